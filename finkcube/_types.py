@@ -1,0 +1,115 @@
+"""Names, literals and limits of finkcube: the one place these strings are spelled.
+
+Every other module imports its dimension names, cutout kinds, plane names, reply keys
+and API paths from here, so that a rename is a one-line change.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+#: The three cutouts of every alert, in the order of the cube's ``kind`` axis.
+KINDS: Final = ("Science", "Template", "Difference")
+#: Dimensions of the cube's ``cutout`` variable, in order.
+DIMS: Final = ("time", "kind", "y", "x", "plane")
+#: Dimensions of the PSF variable (``planes="all"`` only).
+PSF_DIMS: Final = ("time", "kind", "psf_y", "psf_x")
+#: Per-pixel planes a Rubin cutout FITS file can hold, in the order of the ``plane`` axis.
+PLANES: Final = ("data", "variance", "mask")
+#: The data variable of a cube.
+CUTOUT_VAR: Final = "cutout"
+#: The PSF variable of a cube built with ``planes="all"``.
+PSF_VAR: Final = "psf"
+#: The variable holding each epoch's and kind's WCS header cards (``planes="all"``).
+WCS_VAR: Final = "wcs_header"
+#: The time coordinate's source column.
+TIME_COLUMN: Final = "midpointMjdTai"
+
+Kind = Literal["Science", "Template", "Difference"]
+KindArg = Literal["Science", "Template", "Difference", "All"]
+OutputFormat = Literal["array", "FITS", "PNG"]
+PlanesArg = Literal["data", "all"]
+Stretch = Literal["sigmoid", "linear", "sqrt", "power", "log"]
+
+KIND_ALL: Final = "All"
+KIND_ARGS: Final = (*KINDS, KIND_ALL)
+OUTPUT_FORMATS: Final = ("array", "FITS", "PNG")
+SOURCE_OUTPUT_FORMATS: Final = ("json", "csv", "parquet", "votable")
+STRETCHES: Final = ("sigmoid", "linear", "sqrt", "power", "log")
+CONVOLUTION_KERNELS: Final = ("gauss", "box")
+PLANES_ARGS: Final = ("data", "all")
+
+#: Prefix of the Rubin alert columns in ``/api/v1/sources`` records.
+RUBIN_PREFIX: Final = "r:"
+#: Prefix of the Fink added-value columns.
+FINK_PREFIX: Final = "f:"
+#: Prefix of the keys of an ``output-format=array`` cutout reply.
+CUTOUT_KEY_PREFIX: Final = "b:cutout"
+
+SOURCES_PATH: Final = "/api/v1/sources"
+CUTOUTS_PATH: Final = "/api/v1/cutouts"
+DEFAULT_URL: Final = "https://api.lsst.fink-portal.org"
+URL_ENV: Final = "FINKCUBE_URL"
+
+#: Cutout sides are the footprint's bounding box clamped to this range.
+MIN_SIDE: Final = 30
+MAX_SIDE: Final = 102
+
+#: Source columns finkcube asks for by default (``r:`` prefix on the wire).
+DEFAULT_COLUMNS: Final = (
+    "diaSourceId",
+    "diaObjectId",
+    "midpointMjdTai",
+    "band",
+    "psfFlux",
+    "psfFluxErr",
+    "snr",
+    "ra",
+    "dec",
+    "bboxSize",
+)
+#: Columns finkcube always needs, whatever the user asks for.
+REQUIRED_COLUMNS: Final = ("diaSourceId", "diaObjectId", "midpointMjdTai", "band")
+
+
+def cutout_key(kind: str) -> str:
+    """Return the key of ``kind`` in an ``output-format=array`` reply.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+
+    Returns
+    -------
+    str
+        ``"b:cutout" + kind``.
+
+    Examples
+    --------
+    >>> cutout_key("Science")
+    'b:cutoutScience'
+    """
+    return CUTOUT_KEY_PREFIX + kind
+
+
+def rubin_column(name: str) -> str:
+    """Return ``name`` with the ``r:`` family prefix, added only if missing.
+
+    Examples
+    --------
+    >>> rubin_column("band"), rubin_column("r:band")
+    ('r:band', 'r:band')
+    """
+    return name if ":" in name else RUBIN_PREFIX + name
+
+
+def bare_column(name: str) -> str:
+    """Return ``name`` without its family prefix (``r:``, ``f:``, ...).
+
+    Examples
+    --------
+    >>> bare_column("r:psfFlux")
+    'psfFlux'
+    """
+    return name.split(":", 1)[1] if ":" in name else name

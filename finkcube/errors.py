@@ -1,0 +1,143 @@
+"""The errors and warnings finkcube raises.
+
+Every error derives from :class:`FinkcubeError`; each subclass also derives from the builtin
+a user would naturally catch::
+
+    FinkcubeError (Exception)
+    ├── InputError (ValueError)            bad id, option, path: the user's to fix (CLI exit 2)
+    │   ├── InvalidIdError                 not a positive decimal 64-bit integer
+    │   └── StoreError                     a refused or unreadable store
+    │       └── IncompleteCubeError        a group whose write never finished
+    ├── NotFoundError (LookupError)        unknown object or source (CLI exit 2)
+    ├── ServiceError                       the service answered an error (status, url, body)
+    │   └── BadRequestError (ValueError)   HTTP 400: the service's own message is quoted
+    ├── TransportError (ConnectionError)   timeout, dropped connection, retries spent
+    ├── DecodeError (ValueError)           a reply that is not what its format promises
+    └── CubeError (ValueError)             stamps that cannot be stacked (shapes disagree)
+
+    FinkcubeWarning (UserWarning)
+
+The CLI turns :class:`InputError` and :class:`NotFoundError` into exit status 2 and any other
+:class:`FinkcubeError` into exit status 1, printing the message on one line.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequestError",
+    "CubeError",
+    "DecodeError",
+    "FinkcubeError",
+    "FinkcubeWarning",
+    "IncompleteCubeError",
+    "InputError",
+    "InvalidIdError",
+    "NotFoundError",
+    "ServiceError",
+    "StoreError",
+    "TransportError",
+]
+
+#: How many characters of a reply body an error message quotes.
+BODY_QUOTE_CHARS = 200
+
+
+def quote_body(body: bytes | str | None, limit: int = BODY_QUOTE_CHARS) -> str:
+    """Return the start of a reply body as a printable one-line string.
+
+    Parameters
+    ----------
+    body : bytes or str or None
+        What the server sent.
+    limit : int, optional
+        How many characters to keep.
+
+    Returns
+    -------
+    str
+        ``repr``-like text: no newlines, ``...`` when cut.
+
+    Examples
+    --------
+    >>> quote_body(b"<html>\\n<body>oops</body></html>", limit=12)
+    "'<html> <body...'"
+    """
+    if body is None:
+        return "''"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    cut = text[:limit] + ("..." if len(text) > limit else "")
+    return repr(cut)
+
+
+class FinkcubeError(Exception):
+    """Root of every error finkcube raises."""
+
+
+class InputError(FinkcubeError, ValueError):
+    """Bad input from the user: an id, an option, a path. Nothing was sent or written."""
+
+
+class InvalidIdError(InputError):
+    """An identifier that is not a positive decimal 64-bit integer."""
+
+
+class StoreError(InputError):
+    """A store that finkcube refuses to write to or cannot read."""
+
+
+class IncompleteCubeError(StoreError):
+    """A cube group whose write never finished (an interrupted build)."""
+
+
+class NotFoundError(FinkcubeError, LookupError):
+    """An object or source the service does not know."""
+
+
+class ServiceError(FinkcubeError):
+    """The service answered with an error status.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, in one line.
+    status : int or None
+        The HTTP status code.
+    url : str or None
+        The URL that was asked.
+    body : bytes or str or None
+        The reply body; its first characters are kept in :attr:`body_start`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        body: bytes | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.body_start = quote_body(body) if body is not None else ""
+
+
+class BadRequestError(ServiceError, ValueError):
+    """HTTP 400: the service refused the request's arguments."""
+
+
+class TransportError(FinkcubeError, ConnectionError):
+    """The request did not complete: timeout, dropped connection, retries exhausted."""
+
+
+class DecodeError(FinkcubeError, ValueError):
+    """A reply body that does not hold what its format promises."""
+
+
+class CubeError(FinkcubeError, ValueError):
+    """Stamps that cannot be stacked into a cube."""
+
+
+class FinkcubeWarning(UserWarning):
+    """Something the user should know that does not stop the work."""

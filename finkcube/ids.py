@@ -1,0 +1,110 @@
+"""Validation of Rubin identifiers (``diaObjectId``, ``diaSourceId``).
+
+Ids are positive 64-bit integers written in decimal. They are checked before any request
+is sent and before they become store paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from finkcube.errors import InputError, InvalidIdError
+
+__all__ = ["parse_id", "parse_ids", "read_objects_file"]
+
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+_INT64_MAX = 2**63 - 1
+
+
+def parse_id(value: object, *, what: str = "diaObjectId") -> int:
+    """Return ``value`` as a positive 64-bit integer id, or raise :class:`InvalidIdError`.
+
+    Parameters
+    ----------
+    value : int or str
+        The id, as an ``int`` or a decimal string (surrounding blanks allowed).
+    what : str, optional
+        The id's name, used in the error message.
+
+    Returns
+    -------
+    int
+        The id.
+
+    Raises
+    ------
+    InvalidIdError
+        When ``value`` is not a positive decimal integer of at most 19 digits that fits
+        in a signed 64-bit integer.
+
+    Examples
+    --------
+    >>> parse_id("313761043604045880")
+    313761043604045880
+    >>> parse_id("12a")
+    Traceback (most recent call last):
+    ...
+    finkcube.errors.InvalidIdError: invalid diaObjectId '12a': expected a positive decimal integer of at most 19 digits
+    """  # noqa: E501
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        number = None
+    if number is None or not 0 < number <= _INT64_MAX:
+        raise InvalidIdError(
+            f"invalid {what} {value!r}: expected a positive decimal integer of at most 19 digits"
+        )
+    return number
+
+
+def parse_ids(values: Iterable[object], *, what: str = "diaObjectId") -> list[int]:
+    """Validate many ids at once, keeping their order and dropping repeats.
+
+    Examples
+    --------
+    >>> parse_ids(["3", 1, "3"])
+    [3, 1]
+    """
+    return list(dict.fromkeys(parse_id(v, what=what) for v in values))
+
+
+def read_objects_file(text: str, *, name: str = "objects file") -> list[int]:
+    """Parse an objects file: one diaObjectId per line, blank lines and ``#`` comments ignored.
+
+    Parameters
+    ----------
+    text : str
+        The file's content.
+    name : str, optional
+        The file's name, used in error messages.
+
+    Returns
+    -------
+    list of int
+        The ids, in file order, without repeats.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line of the first malformed entry.
+
+    Examples
+    --------
+    >>> read_objects_file("# mine\\n313761043604045880\\n\\n12  # note\\n")
+    [313761043604045880, 12]
+    """
+    ids: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            ids.append(parse_id(entry))
+        except InvalidIdError as exc:
+            raise InputError(f"{name}, line {number}: {exc}") from exc
+    return list(dict.fromkeys(ids))
