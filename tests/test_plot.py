@@ -1,0 +1,217 @@
+"""Pictures of a cube: stamp grids, light curves, overviews, animations and ``render``.
+
+Figures are drawn with the Agg backend, written to files and read back with Pillow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+from PIL import Image
+
+import finkcube.accessor  # noqa: F401  (registers ds.fink)
+from finkcube._types import CUTOUT_VAR, KINDS, STRETCHES
+from finkcube.animate import animate
+from finkcube.errors import InputError
+from finkcube.plot import CELL, select_epochs
+from tests._cubes import synthetic_cube
+
+SIDES = (30, 41, 64, 35, 52, 33, 47, 30)
+DPI = 50
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> None:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def cube() -> xr.Dataset:
+    ds = synthetic_cube(SIDES)
+    flux = ds["psfFlux"].values.copy()
+    flux[[1, 5]] = np.nan  # two epochs without a flux
+    return ds.assign_coords(psfFlux=("time", flux, ds["psfFlux"].attrs))
+
+
+def read_png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def assert_not_blank(pixels: np.ndarray) -> None:
+    """More than a background: pixels vary, and many differ from the most common colour."""
+    assert pixels.std() > 0
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    background = colours[counts.argmax()]
+    assert (np.abs(flat - background).sum(axis=1) > 0).mean() > 0.1
+
+
+def stamp_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_select_epochs() -> None:
+    assert select_epochs(4) == [0, 1, 2, 3]
+    assert select_epochs(100, max_rows=3) == [0, 50, 99]
+    assert select_epochs(5, [-1, 0]) == [4, 0]
+    for bad in (5, [0, -6], slice(3, 3)):
+        with pytest.raises(InputError):
+            select_epochs(5, bad)
+    with pytest.raises(InputError, match="no epochs"):
+        select_epochs(0)
+
+
+def test_stamp_grid_titles_orientation_and_file(cube: xr.Dataset, tmp_path: Path) -> None:
+    positions = [0, 3, 7]
+    fig = cube.fink.plot_stamps(positions)
+    axes = stamp_axes(fig)
+    assert len(axes) == len(positions) * len(KINDS)
+    times = cube["time"].values[positions]
+    bands = cube["band"].values[positions]
+    for i, ax in enumerate(axes):
+        row, col = divmod(i, len(KINDS))
+        title = ax.get_title()
+        assert title.startswith(KINDS[col])
+        assert f"MJD {times[row]:.3f} {bands[row]}" in title
+        image = ax.images[0]
+        assert image.origin == "lower"
+        shown = image.get_array()
+        assert shown.shape == (cube.sizes["y"], cube.sizes["x"])
+        # NaN pixels of the cube are masked, the others stretched into [0, 1].
+        stamp = cube[CUTOUT_VAR].isel(time=positions[row], kind=col, plane=0).values
+        np.testing.assert_array_equal(np.ma.getmaskarray(shown), np.isnan(stamp))
+        assert shown.min() >= 0.0
+        assert shown.max() <= 1.0
+
+    out = tmp_path / "grid.png"
+    fig.savefig(out, dpi=DPI)
+    pixels = read_png(out)
+    assert pixels.shape[:2] == (round(3 * CELL[1] * DPI), round(3 * CELL[0] * DPI))
+    assert_not_blank(pixels)
+
+
+def test_default_grid_caps_its_rows(cube: xr.Dataset) -> None:
+    fig = cube.fink.plot_stamps(max_rows=4, kinds=["Difference"])
+    assert len(stamp_axes(fig)) == 4
+    assert all(ax.get_title().startswith("Difference") for ax in fig.axes)
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_every_stretch_of_the_service(cube: xr.Dataset, stretch: str) -> None:
+    from finkcube.stretch import stretch_image
+
+    fig = cube.fink.plot_stamps(0, stretch=stretch, cmap="viridis", pmin=1, pmax=99)
+    ax = stamp_axes(fig)[0]
+    assert ax.images[0].get_cmap().name == "viridis"
+    stamp = cube[CUTOUT_VAR].isel(time=0, kind=0, plane=0).values
+    expected = stretch_image(stamp, stretch, 1, 99)
+    shown = ax.images[0].get_array()
+    keep = np.isfinite(stamp)
+    np.testing.assert_allclose(shown[keep], expected[keep])
+
+
+def test_nan_only_stamps_draw_without_warnings(cube: xr.Dataset, tmp_path: Path) -> None:
+    blank = cube.copy(deep=True)
+    blank[CUTOUT_VAR][0] = np.nan
+    fig = blank.fink.plot_stamps(0, stretch="linear")
+    assert all(np.ma.getmaskarray(ax.images[0].get_array()).all() for ax in stamp_axes(fig))
+    fig.savefig(tmp_path / "blank.png", dpi=DPI)
+
+
+def test_bad_options_are_input_errors(cube: xr.Dataset) -> None:
+    with pytest.raises(InputError, match="stretch"):
+        cube.fink.plot_stamps(stretch="cubic")
+    with pytest.raises(InputError, match="colormap"):
+        cube.fink.plot_stamps(cmap="no-such-map")
+    with pytest.raises(InputError, match="kinds"):
+        cube.fink.plot_stamps(kinds=["Science", "Sky"])
+    with pytest.raises(InputError, match="plane"):
+        cube.fink.plot_stamps(plane="variance")
+
+
+def test_light_curve_plots_every_finite_flux_by_band(cube: xr.Dataset) -> None:
+    ax = cube.fink.plot_lightcurve()
+    flux = cube["psfFlux"].values
+    points = sum(len(c.lines[0].get_xdata()) for c in ax.containers)
+    assert points == np.isfinite(flux).sum()
+    labels = [c.get_label() for c in ax.containers]
+    bands = set(cube["band"].values[np.isfinite(flux)].astype(str))
+    assert sorted(labels) == sorted(bands)
+    colours = {c.get_label(): c.lines[0].get_color() for c in ax.containers}
+    assert len(set(colours.values())) == len(colours)
+    assert str(cube.attrs["diaObjectId"]) in ax.get_title()
+
+
+def test_light_curve_needs_its_flux(cube: xr.Dataset) -> None:
+    with pytest.raises(InputError, match="no 'totFlux'"):
+        cube.fink.plot_lightcurve(flux="totFlux")
+
+
+def test_overview_puts_the_light_curve_beside_the_stamps(cube: xr.Dataset, tmp_path: Path) -> None:
+    fig = cube.fink.plot_overview([0, 4])
+    stamps, curve = fig.subfigs
+    assert len(stamp_axes(stamps)) == 2 * len(KINDS)
+    (ax,) = curve.axes
+    assert sum(len(c.lines[0].get_xdata()) for c in ax.containers) == 6
+    # The epochs shown as stamps are marked on the curve.
+    marked = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":")
+    np.testing.assert_allclose(marked, cube["time"].values[[0, 4]])
+    out = tmp_path / "overview.png"
+    fig.savefig(out, dpi=DPI)
+    pixels = read_png(out)
+    assert pixels.shape[1] > pixels.shape[0]
+    assert_not_blank(pixels)
+
+
+def test_gif_has_one_frame_per_epoch(cube: xr.Dataset, tmp_path: Path) -> None:
+    out = cube.fink.animate(tmp_path / "stamps.gif", fps=5, stretch="sqrt", dpi=DPI)
+    with Image.open(out) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == cube.sizes["time"]
+        assert gif.size == (round(len(KINDS) * CELL[0] * DPI), round(CELL[1] * DPI))
+        assert gif.info["duration"] == pytest.approx(200, abs=10)
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=np.int16))
+    for frame in frames:
+        assert_not_blank(frame)
+    assert any(np.any(a != b) for a, b in itertools.pairwise(frames))
+
+
+def test_animation_of_selected_epochs(cube: xr.Dataset, tmp_path: Path) -> None:
+    out = animate(cube, tmp_path / "two.gif", epochs=[2, 6], kinds=["Science"], dpi=DPI)
+    with Image.open(out) as gif:
+        assert gif.n_frames == 2
+        assert gif.size == (round(CELL[0] * DPI), round(CELL[1] * DPI))
+
+
+def test_animation_formats(cube: xr.Dataset, tmp_path: Path) -> None:
+    from matplotlib.animation import writers
+
+    with pytest.raises(InputError, match="gif"):
+        cube.fink.animate(tmp_path / "stamps.avi")
+    if writers.is_available("ffmpeg"):
+        out = cube.fink.animate(tmp_path / "stamps.mp4", epochs=[0, 1], dpi=DPI)
+        assert out.stat().st_size > 0
+    else:
+        with pytest.raises(InputError, match="ffmpeg"):
+            cube.fink.animate(tmp_path / "stamps.mp4")
+
+
+def test_render_titles_match_the_mjd_pattern(cube: xr.Dataset) -> None:
+    fig = cube.fink.plot_stamps(1)
+    assert re.search(r"^Science\nMJD \d{5}\.\d{3} [ugrizy]$", stamp_axes(fig)[0].get_title())
