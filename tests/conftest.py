@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from finkcube.emulator import Emulator
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +18,15 @@ def _clean_finkcube_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FINKCUBE_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """A running Fink LSST API emulator (no latency, no faults) shared by the session.
+
+    Tests that need latency, faults or a catalog of their own start their own ``Emulator``.
+    """
+    from finkcube.emulator import Emulator
+
+    with Emulator(latency_ms=0.0, faults=0.0, seed=0) as emu:
+        yield emu

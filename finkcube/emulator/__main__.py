@@ -1,0 +1,8 @@
+"""``python -m finkcube.emulator [--port P] ...``: serve the emulator until interrupted."""
+
+from __future__ import annotations
+
+from finkcube.emulator.server import serve
+
+if __name__ == "__main__":
+    raise SystemExit(serve())

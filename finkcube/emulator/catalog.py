@@ -1,0 +1,541 @@
+"""What the emulator serves: real alerts plus generated objects, one :class:`Catalog`.
+
+Real alerts bring their own diaSource with its cutout files (served byte for byte) and
+300-400 earlier sources (``prvDiaSources``) without cutouts: the catalog serves those
+sources too and generates cutouts for them that imitate the alert's own. Generated objects
+cover what real data will bring (sides 30 to 102, blank edges, a mask plane, a null cutout,
+kinds of different shapes, a single source, a large object). Every generated value derives
+from the catalog's seed; pixels are drawn lazily, on first request.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finkcube._types import KINDS, MAX_SIDE, MIN_SIDE, RUBIN_PREFIX
+from finkcube.emulator.alerts import RealAlert, read_alerts, sample_alerts_path
+from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts, stamp_side
+from finkcube.emulator.schema import DIA_SOURCE_FIELDS, FINK_FIELDS
+from finkcube.errors import InputError, NotFoundError
+
+__all__ = ["NAMED_OBJECTS", "Catalog", "load_catalog"]
+
+#: The generated objects every catalog holds, by name (see :meth:`Catalog.named`).
+NAMED_OBJECTS = (
+    "real",
+    "single",
+    "small",
+    "mixed_sizes",
+    "nan_edges",
+    "with_mask",
+    "missing_cutout",
+    "mismatched",
+    "large",
+)
+_MIXED_SIDES = (30, 31, 34, 37, 45, 50, 57, 64, 71, 80, 88, 95, 101, 102)
+_LARGE_SOURCES = 1200
+_BANDS = "ugrizy"
+_COLUMNS = tuple(RUBIN_PREFIX + name for name, _ in DIA_SOURCE_FIELDS) + tuple(
+    name for name, _ in FINK_FIELDS
+)
+_DEFAULTS: dict[str, Any] = {
+    RUBIN_PREFIX + name: (False if kind is bool else 0 if name.endswith("Ndata") else None)
+    for name, kind in DIA_SOURCE_FIELDS
+} | {name: None for name, _ in FINK_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Style:
+    """How an object's stamps look: noise levels and special cases."""
+
+    sigma_science: float = 40.0
+    sigma_template: float = 4.0
+    nan_edges: bool = False
+    with_mask: bool = False
+
+
+@dataclass(slots=True)
+class _Object:
+    object_id: int
+    ra: float
+    dec: float
+    style: _Style
+    template_flux: float
+    records: list[dict[str, Any]]  # newest first; replaced, never mutated in place
+
+
+class _Ids:
+    """Deterministic 18-digit ids that never repeat one already used."""
+
+    def __init__(self, seed: int, used: set[int]) -> None:
+        self._seed = seed
+        self._count = 0
+        self._used = used
+
+    def next(self) -> int:
+        while True:
+            self._count += 1
+            digest = hashlib.blake2b(f"{self._seed}:{self._count}".encode(), digest_size=8)
+            value = 10**17 + int.from_bytes(digest.digest(), "big") % (9 * 10**17)
+            if value not in self._used:
+                self._used.add(value)
+                return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _array_text(spec: CutoutSpec, seed: int, kind: str) -> str:
+    return json.dumps(generate_cutouts(spec, seed)[kind].data.tolist(), separators=(",", ":"))
+
+
+def _real_record(source: dict[str, Any], classifiers: dict[str, Any]) -> dict[str, Any]:
+    record = dict(_DEFAULTS)
+    record.update({RUBIN_PREFIX + key: value for key, value in source.items()})
+    record.update({column: classifiers.get(key) for column, key in FINK_FIELDS})
+    return record
+
+
+class Catalog:
+    """The objects, sources and cutouts an emulator serves.
+
+    Parameters
+    ----------
+    alerts : sequence of RealAlert
+        Real alerts to serve (their objects, sources and cutouts).
+    seed : int, optional
+        Seed of every generated id, record and pixel.
+
+    Examples
+    --------
+    >>> catalog = Catalog(seed=0)
+    >>> records = catalog.records(catalog.named("single"))
+    >>> len(records), records[0]["r:diaObjectId"] == catalog.named("single")
+    (1, True)
+    """
+
+    def __init__(self, alerts: Sequence[RealAlert] = (), *, seed: int = 0) -> None:
+        self._seed = int(seed)
+        self._lock = threading.RLock()
+        self._objects: dict[int, _Object] = {}
+        self._real: dict[int, RealAlert] = {}
+        self._specs: dict[int, CutoutSpec | None] = {}
+        self._owner: dict[int, int] = {}
+        self._named: dict[str, int] = {}
+        self._real_texts: dict[tuple[int, str], str] = {}
+        used: set[int] = set()
+        for alert in alerts:
+            self._add_alert(alert, used)
+        self._ids = _Ids(self._seed, used)
+        self._rng = np.random.default_rng([self._seed, 7])
+        self._bulk_calls = 0
+        self._make_named()
+
+    # -- construction -------------------------------------------------------------------
+
+    def _add_alert(self, alert: RealAlert, used: set[int]) -> None:
+        self._real[alert.source_id] = alert
+        used.add(alert.source_id)
+        object_id = alert.object_id
+        if object_id == 0:
+            return  # solar-system alert: cutouts by diaSourceId only, no sources row
+        used.add(object_id)
+        style = self._style_of(alert)
+        obj = self._objects.get(object_id)
+        if obj is None:
+            obj = _Object(
+                object_id,
+                float(alert.source.get("ra") or 0.0),
+                float(alert.source.get("dec") or 0.0),
+                style,
+                float(alert.source.get("templateFlux") or 0.0),
+                [],
+            )
+            self._objects[object_id] = obj
+            if "real" not in self._named and alert.previous:
+                self._named["real"] = object_id
+        by_id = {int(r["r:diaSourceId"]): r for r in obj.records}
+        for previous in alert.previous:
+            source_id = int(previous["diaSourceId"])
+            used.add(source_id)
+            if source_id in self._real:
+                continue
+            by_id[source_id] = _real_record(previous, {})
+            self._specs[source_id] = self._spec_from_record(by_id[source_id], style)
+            self._owner[source_id] = object_id
+        by_id[alert.source_id] = _real_record(alert.source, alert.classifiers)
+        self._owner[alert.source_id] = object_id
+        self._specs.pop(alert.source_id, None)
+        obj.records = _newest_first(by_id.values())
+
+    @staticmethod
+    def _style_of(alert: RealAlert) -> _Style:
+        """Noise levels of the alert's own cutouts, for the stamps generated beside them."""
+        from astropy.io import fits
+
+        sigmas = {}
+        for kind in ("Science", "Template"):
+            raw = alert.cutouts.get(kind)
+            if raw is None:
+                continue
+            with fits.open(_bytes_io(raw), ignore_missing_simple=True) as hdus:
+                if "UNCERT" in hdus:
+                    sigmas[kind] = math.sqrt(float(np.nanmedian(hdus["UNCERT"].data)))
+        return _Style(sigmas.get("Science", 40.0), sigmas.get("Template", 4.0))
+
+    def _spec_from_record(self, record: dict[str, Any], style: _Style, **flags: bool) -> CutoutSpec:
+        source_id = int(record["r:diaSourceId"])
+        visit = int(record.get("r:visit") or 0)
+        rotpa = (hashlib.blake2b(str(visit).encode(), digest_size=4).digest()[0] / 255.0) * 360
+        return CutoutSpec(
+            source_id=source_id,
+            side=stamp_side(record.get("r:bboxSize"), MIN_SIDE, MAX_SIDE),
+            psf_flux=float(record.get("r:psfFlux") or 0.0),
+            template_flux=float(record.get("r:templateFlux") or 0.0),
+            ra=float(record.get("r:ra") or 0.0),
+            dec=float(record.get("r:dec") or 0.0),
+            x=float(record.get("r:x") or 500.0),
+            y=float(record.get("r:y") or 500.0),
+            rotpa=rotpa,
+            sigma_science=style.sigma_science,
+            sigma_template=style.sigma_template,
+            nan_edges=style.nan_edges,
+            with_mask=style.with_mask,
+            **flags,
+        )
+
+    def _new_object(self, style: _Style) -> _Object:
+        rng = self._rng
+        obj = _Object(
+            self._ids.next(),
+            float(rng.uniform(0.0, 360.0)),
+            float(np.degrees(np.arcsin(rng.uniform(-1.0, 0.2)))),
+            style,
+            float(10 ** rng.uniform(3.5, 5.3)),
+            [],
+        )
+        self._objects[obj.object_id] = obj
+        return obj
+
+    def _grow(
+        self, obj: _Object, times: Sequence[float], sides: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """Generate one source per time for ``obj``; return the new records."""
+        rng = self._rng
+        new: list[dict[str, Any]] = []
+        peak = float(obj.records[-1]["r:midpointMjdTai"]) + 20 if obj.records else times[0] + 20
+        amplitude = float(rng.uniform(2e3, 4e4))
+        for time, side in zip(times, sides, strict=True):
+            source_id = self._ids.next()
+            band = _BANDS[int(rng.integers(1, 5))]
+            flux_err = float(rng.uniform(250.0, 700.0))
+            flux = amplitude * math.exp(-0.5 * ((time - peak) / 25.0) ** 2)
+            flux += flux_err * float(rng.standard_normal())
+            x, y = (float(v) for v in rng.uniform(60.0, 4000.0, size=2))
+            bbox = side if side > MIN_SIDE else int(rng.integers(12, MIN_SIDE + 1))
+            record = dict(_DEFAULTS)
+            record.update(
+                {
+                    "r:diaSourceId": source_id,
+                    "r:visit": int(f"2026{int(time) % 10000:04d}{int(rng.integers(1, 99999)):05d}"),
+                    "r:detector": int(rng.integers(0, 189)),
+                    "r:diaObjectId": obj.object_id,
+                    "r:parentDiaSourceId": 0,
+                    "r:midpointMjdTai": float(time),
+                    "r:ra": obj.ra + float(rng.normal(0.0, 2e-5)),
+                    "r:raErr": float(rng.uniform(5e-6, 2e-5)),
+                    "r:dec": obj.dec + float(rng.normal(0.0, 2e-5)),
+                    "r:decErr": float(rng.uniform(5e-6, 2e-5)),
+                    "r:x": x,
+                    "r:y": y,
+                    "r:apFlux": flux * float(rng.uniform(0.9, 1.0)),
+                    "r:apFluxErr": flux_err * 1.2,
+                    "r:isNegative": flux < 0,
+                    "r:snr": abs(flux) / flux_err,
+                    "r:psfFlux": flux,
+                    "r:psfFluxErr": flux_err,
+                    "r:psfChi2": float(rng.uniform(1500.0, 1900.0)),
+                    "r:psfNdata": 1681,
+                    "r:scienceFlux": obj.template_flux + flux,
+                    "r:scienceFluxErr": flux_err,
+                    "r:templateFlux": obj.template_flux,
+                    "r:templateFluxErr": float(rng.uniform(10.0, 40.0)),
+                    "r:extendedness": float(rng.uniform(0.0, 0.1)),
+                    "r:reliability": float(rng.uniform(0.2, 1.0)),
+                    "r:band": band,
+                    "r:isDipole": False,
+                    "r:timeProcessedMjdTai": float(time) + 0.002,
+                    "r:bboxSize": bbox,
+                }
+            )
+            self._owner[source_id] = obj.object_id
+            self._specs[source_id] = replace(self._spec_from_record(record, obj.style), side=side)
+            new.append(record)
+        obj.records = _newest_first([*obj.records, *new])
+        return new
+
+    def _make_named(self) -> None:
+        rng = self._rng
+        plain = _Style()
+
+        def make(
+            name: str, count: int, style: _Style = plain, sides: Sequence[int] = ()
+        ) -> _Object:
+            obj = self._new_object(style)
+            start = 61000.0 + float(rng.uniform(0.0, 50.0))
+            times = np.sort(start + rng.uniform(0.0, 200.0, size=count)).tolist()
+            chosen = list(sides) or rng.integers(30, 41, size=count).tolist()
+            self._grow(obj, times, chosen)
+            self._named[name] = obj.object_id
+            return obj
+
+        make("single", 1, sides=[34])
+        make("small", 5)
+        make("mixed_sizes", len(_MIXED_SIDES), sides=rng.permutation(_MIXED_SIDES).tolist())
+        make("nan_edges", 8, _Style(nan_edges=True), sides=rng.integers(30, 61, 8).tolist())
+        make("with_mask", 6, _Style(with_mask=True))
+        missing = make("missing_cutout", 6)
+        self._specs[int(missing.records[2]["r:diaSourceId"])] = None
+        odd = make("mismatched", 6)
+        odd_id = int(odd.records[2]["r:diaSourceId"])
+        spec = self._specs[odd_id]
+        assert spec is not None
+        self._specs[odd_id] = replace(spec, mismatched=True)
+        make("large", _LARGE_SOURCES)
+
+    # -- the test-facing API ------------------------------------------------------------
+
+    @property
+    def seed(self) -> int:
+        """The seed of every generated value."""
+        return self._seed
+
+    def object_ids(self) -> list[int]:
+        """Every diaObjectId served by ``/api/v1/sources`` (real and generated)."""
+        with self._lock:
+            return list(self._objects)
+
+    def named(self, name: str) -> int:
+        """Return the diaObjectId of a named object.
+
+        Parameters
+        ----------
+        name : str
+            One of ``real`` (a real object with its earlier sources), ``single`` (one
+            source), ``small`` (a handful of 30-40 pixel stamps), ``mixed_sizes`` (sides 30
+            to 102, odd and even), ``nan_edges`` (blank edges), ``with_mask`` (a ``MASK``
+            HDU), ``missing_cutout`` (one source whose cutouts are null: the service
+            answers 500), ``mismatched`` (one source whose kinds differ in shape), ``large``
+            (1,200 sources).
+
+        Raises
+        ------
+        NotFoundError
+            For another name, or ``real`` when no real alert with earlier sources is served.
+        """
+        try:
+            return self._named[name]
+        except KeyError as exc:
+            raise NotFoundError(
+                f"no object named {name!r} in the emulator's catalog: "
+                f"expected one of {', '.join(sorted(self._named))}"
+            ) from exc
+
+    def records(self, object_id: int) -> list[dict[str, Any]]:
+        """Return copies of an object's records, all columns, newest first; ``[]`` if unknown."""
+        obj = self._objects.get(int(object_id))
+        return [dict(record) for record in obj.records] if obj is not None else []
+
+    def real_source_ids(self) -> list[int]:
+        """The diaSourceIds whose cutouts come from real alerts (solar-system ones included)."""
+        return list(self._real)
+
+    def source_ids(self, object_id: int) -> list[int]:
+        """Return an object's diaSourceIds, newest first."""
+        return [int(r["r:diaSourceId"]) for r in self.records(object_id)]
+
+    def fits(self, source_id: int, kind: str) -> bytes | None:
+        """Return the FITS file served for one cutout, or None when the cutout is null.
+
+        Raises
+        ------
+        NotFoundError
+            For a source the catalog does not serve.
+        InputError
+            For a kind other than ``Science``, ``Template``, ``Difference``.
+        """
+        _check_kind(kind)
+        source_id = int(source_id)
+        alert = self._real.get(source_id)
+        if alert is not None:
+            return alert.cutouts.get(kind)
+        spec = self._spec(source_id)
+        return None if spec is None else generate_cutouts(spec, self._seed)[kind].fits
+
+    def array(self, source_id: int, kind: str) -> np.ndarray:
+        """Return the float32 data plane of one cutout (a copy, native byte order).
+
+        Raises
+        ------
+        NotFoundError
+            For an unknown source, or one whose cutout is null.
+        """
+        plane = self._plane(int(source_id), kind)
+        if plane is None:
+            raise NotFoundError(f"the cutout {kind} of diaSource {source_id} is null")
+        return plane.copy()
+
+    def add_sources(self, object_id: int, count: int, *, older: bool = False) -> list[int]:
+        """Give an object ``count`` new sources and return their diaSourceIds.
+
+        Parameters
+        ----------
+        object_id : int
+            A served object (real or generated).
+        count : int
+            How many sources to add.
+        older : bool, optional
+            False (default): the new sources are newer than every existing one. True: late
+            sources, older than the object's newest source (between its epochs).
+
+        Raises
+        ------
+        NotFoundError
+            For an unknown object.
+        """
+        with self._lock:
+            obj = self._objects.get(int(object_id))
+            if obj is None:
+                raise NotFoundError(f"object {object_id} is not served by the emulator")
+            times_now = [float(r["r:midpointMjdTai"]) for r in obj.records]
+            newest = max(times_now) if times_now else 61000.0
+            oldest = min(times_now) if times_now else newest - 1.0
+            if older:
+                low = oldest if oldest < newest else newest - 1.0
+                times = np.sort(self._rng.uniform(low, newest, size=count)).tolist()
+            else:
+                times = (newest + 0.5 + np.arange(count, dtype=float)).tolist()
+            sides = self._rng.integers(30, 41, size=count).tolist()
+            return [int(r["r:diaSourceId"]) for r in self._grow(obj, times, sides)]
+
+    def bulk_objects(self, n: int, sources: tuple[int, int] = (20, 40)) -> list[int]:
+        """Generate ``n`` more objects of ``sources[0]`` to ``sources[1]`` sources each.
+
+        The result depends only on the seed and on the calls made before.
+        """
+        low, high = int(sources[0]), int(sources[1])
+        if not 1 <= low <= high:
+            raise InputError(f"invalid sources range {sources!r}: expected 1 <= low <= high")
+        with self._lock:
+            self._bulk_calls += 1
+            ids = []
+            for _ in range(int(n)):
+                obj = self._new_object(_Style())
+                count = int(self._rng.integers(low, high + 1))
+                start = 61000.0 + float(self._rng.uniform(0.0, 100.0))
+                times = np.sort(start + self._rng.uniform(0.0, 150.0, size=count)).tolist()
+                self._grow(obj, times, self._rng.integers(30, 41, size=count).tolist())
+                ids.append(obj.object_id)
+            return ids
+
+    # -- what the server asks -----------------------------------------------------------
+
+    def served_records(self, object_id: int) -> list[dict[str, Any]]:
+        """The records of an object as stored (do not mutate), newest first."""
+        obj = self._objects.get(object_id)
+        return obj.records if obj is not None else []
+
+    def knows_source(self, source_id: int) -> bool:
+        """Whether ``/api/v1/cutouts`` knows this diaSourceId."""
+        return source_id in self._real or source_id in self._specs
+
+    def owner(self, source_id: int) -> int:
+        """The diaObjectId of a source (0 for a solar-system alert)."""
+        return self._owner.get(source_id, 0)
+
+    def is_null(self, source_id: int) -> bool:
+        """Whether any cutout of a known source is null (the service then fails)."""
+        alert = self._real.get(source_id)
+        if alert is not None:
+            return any(alert.cutouts.get(kind) is None for kind in KINDS)
+        return self._specs.get(source_id) is None
+
+    def array_text(self, source_id: int, kind: str) -> str:
+        """The JSON text of one cutout's data plane (cached): nested lists, bare ``NaN``."""
+        spec = self._specs.get(source_id)
+        if spec is not None:
+            return _array_text(spec, self._seed, kind)
+        key = (source_id, kind)
+        text = self._real_texts.get(key)
+        if text is None:
+            plane = self._plane(source_id, kind)
+            if plane is None:
+                raise NotFoundError(f"the cutout {kind} of diaSource {source_id} is null")
+            text = json.dumps(plane.tolist(), separators=(",", ":"))
+            self._real_texts[key] = text
+        return text
+
+    def _spec(self, source_id: int) -> CutoutSpec | None:
+        if source_id not in self._specs:
+            raise NotFoundError(f"diaSource {source_id} is not served by the emulator")
+        return self._specs[source_id]
+
+    def _plane(self, source_id: int, kind: str) -> np.ndarray | None:
+        _check_kind(kind)
+        alert = self._real.get(source_id)
+        if alert is not None:
+            return alert.array(kind)
+        spec = self._spec(source_id)
+        return None if spec is None else generate_cutouts(spec, self._seed)[kind].data
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+
+
+def _bytes_io(raw: bytes) -> Any:
+    import io
+
+    return io.BytesIO(raw)
+
+
+def _newest_first(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: -float(r.get("r:midpointMjdTai") or 0.0))
+
+
+def load_catalog(
+    alerts: Iterable[str | Path] = (), *, seed: int = 0, sample: bool = True
+) -> Catalog:
+    """Build the catalog an emulator serves.
+
+    Parameters
+    ----------
+    alerts : iterable of str or Path
+        More Avro alert files to serve, after the packaged sample.
+    seed : int, optional
+        Seed of the generated objects and pixels.
+    sample : bool, optional
+        Serve the packaged sample of 5 real alerts (default True).
+
+    Returns
+    -------
+    Catalog
+
+    Examples
+    --------
+    >>> catalog = load_catalog()
+    >>> len(catalog.records(catalog.named("real"))) > 300
+    True
+    """
+    paths = [sample_alerts_path()] if sample else []
+    paths.extend(Path(p) for p in alerts)
+    return Catalog(read_alerts(paths), seed=seed)
