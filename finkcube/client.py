@@ -75,6 +75,10 @@ _PMIN_PMAX_DEFAULTS = (0.5, 99.5)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _RETRY_STATUS_MIN = 500
 _TOO_MANY_REQUESTS = 429
+#: The service answers 500 for deterministic failures (a cutout missing from its alert, a
+#: value that reaches an assert), 502-504 under load: a 500 is retried only this often.
+_INTERNAL_ERROR = 500
+_INTERNAL_ERROR_RETRIES = 1
 
 
 @cache
@@ -312,6 +316,7 @@ class FinkClient:
         headers = {"User-Agent": _user_agent(), "Accept": "*/*"}
         last: Exception | None = None
         asked: float | None = None  # a Retry-After delay, in seconds
+        internal = 0  # HTTP 500 replies: mostly deterministic (a null cutout, a bad value)
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = self._delay(attempt - 1, asked)
@@ -360,8 +365,12 @@ class FinkClient:
             )  # fmt: skip
             if status != _TOO_MANY_REQUESTS and status < _RETRY_STATUS_MIN:
                 raise last
+            if status == _INTERNAL_ERROR:
+                internal += 1
+                if internal > min(self.retries, _INTERNAL_ERROR_RETRIES):
+                    return self._give_up(what, url, last, attempt + 1)
             asked = _retry_after(reply.headers.get("Retry-After"), self.max_backoff)
-        return self._give_up(what, url, last)
+        return self._give_up(what, url, last, self.retries + 1)
 
     def _delay(self, attempt: int, asked: float | None) -> float:
         """Seconds to wait before retry ``attempt`` (0-based): the server's, or full jitter."""
@@ -369,8 +378,8 @@ class FinkClient:
             return asked
         return random.uniform(0.0, min(self.max_backoff, self.backoff * 2**attempt))
 
-    def _give_up(self, what: str, url: str, last: Exception | None) -> Any:
-        attempts = f"{self.retries + 1} attempt{'s' if self.retries else ''}"
+    def _give_up(self, what: str, url: str, last: Exception | None, tries: int) -> Any:
+        attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
         if isinstance(last, ServiceError):
             error = ServiceError(
                 f"{what}: HTTP {last.status} from {url} after {attempts}: {last.body_start}",
