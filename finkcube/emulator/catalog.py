@@ -33,6 +33,7 @@ __all__ = ["NAMED_OBJECTS", "Catalog", "load_catalog"]
 #: The generated objects every catalog holds, by name (see :meth:`Catalog.named`).
 NAMED_OBJECTS = (
     "real",
+    "doc",
     "single",
     "small",
     "mixed_sizes",
@@ -42,6 +43,9 @@ NAMED_OBJECTS = (
     "mismatched",
     "large",
 )
+#: The ids of the service's documentation snippets, served by the ``doc`` object.
+DOC_OBJECT_ID = 313761043604045880
+DOC_SOURCE_ID = 170050479238676547
 _MIXED_SIDES = (30, 31, 34, 37, 45, 50, 57, 64, 71, 80, 88, 95, 101, 102)
 _LARGE_SOURCES = 1200
 _BANDS = "ugrizy"
@@ -72,6 +76,8 @@ class _Object:
     style: _Style
     template_flux: float
     records: list[dict[str, Any]]  # newest first; replaced, never mutated in place
+    peak: float | None = None  # time of the light curve's maximum
+    amplitude: float = 1e4  # its psfFlux there, nJy
 
 
 class _Ids:
@@ -134,6 +140,8 @@ class Catalog:
         used: set[int] = set()
         for alert in alerts:
             self._add_alert(alert, used)
+        self._doc_free = not {DOC_OBJECT_ID, DOC_SOURCE_ID} & used
+        used |= {DOC_OBJECT_ID, DOC_SOURCE_ID}
         self._ids = _Ids(self._seed, used)
         self._rng = np.random.default_rng([self._seed, 7])
         self._bulk_calls = 0
@@ -212,32 +220,38 @@ class Catalog:
             **flags,
         )
 
-    def _new_object(self, style: _Style) -> _Object:
+    def _new_object(self, style: _Style, object_id: int | None = None) -> _Object:
         rng = self._rng
         obj = _Object(
-            self._ids.next(),
+            self._ids.next() if object_id is None else object_id,
             float(rng.uniform(0.0, 360.0)),
             float(np.degrees(np.arcsin(rng.uniform(-1.0, 0.2)))),
             style,
             float(10 ** rng.uniform(3.5, 5.3)),
             [],
+            amplitude=float(rng.uniform(5e3, 4e4)) * float(rng.choice([-1.0, 1.0, 1.0, 1.0])),
         )
         self._objects[obj.object_id] = obj
         return obj
 
     def _grow(
-        self, obj: _Object, times: Sequence[float], sides: Sequence[int]
+        self,
+        obj: _Object,
+        times: Sequence[float],
+        sides: Sequence[int],
+        source_ids: Sequence[int] = (),
     ) -> list[dict[str, Any]]:
         """Generate one source per time for ``obj``; return the new records."""
         rng = self._rng
         new: list[dict[str, Any]] = []
-        peak = float(obj.records[-1]["r:midpointMjdTai"]) + 20 if obj.records else times[0] + 20
-        amplitude = float(rng.uniform(2e3, 4e4))
+        if obj.peak is None:
+            obj.peak = float(np.median(times))
+        fixed = iter(source_ids)
         for time, side in zip(times, sides, strict=True):
-            source_id = self._ids.next()
+            source_id = next(fixed, None) or self._ids.next()
             band = _BANDS[int(rng.integers(1, 5))]
             flux_err = float(rng.uniform(250.0, 700.0))
-            flux = amplitude * math.exp(-0.5 * ((time - peak) / 25.0) ** 2)
+            flux = obj.amplitude * math.exp(-0.5 * ((time - obj.peak) / 40.0) ** 2)
             flux += flux_err * float(rng.standard_normal())
             x, y = (float(v) for v in rng.uniform(60.0, 4000.0, size=2))
             bbox = side if side > MIN_SIDE else int(rng.integers(12, MIN_SIDE + 1))
@@ -297,6 +311,11 @@ class Catalog:
             self._named[name] = obj.object_id
             return obj
 
+        if self._doc_free:
+            doc = self._new_object(plain, DOC_OBJECT_ID)
+            times = np.sort(61000.0 + rng.uniform(0.0, 120.0, size=12)).tolist()
+            self._grow(doc, times, rng.integers(30, 41, size=12).tolist(), [DOC_SOURCE_ID])
+            self._named["doc"] = DOC_OBJECT_ID
         make("single", 1, sides=[34])
         make("small", 5)
         make("mixed_sizes", len(_MIXED_SIDES), sides=rng.permutation(_MIXED_SIDES).tolist())
@@ -329,7 +348,8 @@ class Catalog:
         Parameters
         ----------
         name : str
-            One of ``real`` (a real object with its earlier sources), ``single`` (one
+            One of ``real`` (a real object with its earlier sources), ``doc`` (the object
+            and source of the service's documentation snippets), ``single`` (one
             source), ``small`` (a handful of 30-40 pixel stamps), ``mixed_sizes`` (sides 30
             to 102, odd and even), ``nan_edges`` (blank edges), ``with_mask`` (a ``MASK``
             HDU), ``missing_cutout`` (one source whose cutouts are null: the service

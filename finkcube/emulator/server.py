@@ -35,6 +35,8 @@ _API_PREFIX = "/api/"
 #: How long an idle keep-alive connection is kept open, in seconds.
 _IDLE_TIMEOUT_S = 60.0
 _JOIN_TIMEOUT_S = 5.0
+#: Bodies over the cap but under this size are read and dropped before the 413.
+_DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,6 +89,14 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(400, b'{"message": "Bad Content-Length"}\n')
         if length > limit:
             self.close_connection = True
+            # Read (and drop) a moderately large body so that the client, still sending,
+            # sees the 413 rather than a reset connection.
+            remaining = length if length <= _DRAIN_LIMIT else 0
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
             return Reply(
                 413,
                 b'{"message": "The data value transmitted exceeds the capacity limit."}\n',
@@ -167,6 +177,7 @@ class _Server(ThreadingHTTPServer):
         with self._lock:
             self._connections.add(request)
             self._workers.add(worker)
+        self.emulator._connection_opened()
         worker.start()
 
     def _work(self, request: Any, client_address: Any) -> None:
@@ -219,6 +230,17 @@ class Emulator:
         Serve this catalog instead of loading one (``alerts`` and ``seed`` then only seed
         the faults).
 
+    Attributes
+    ----------
+    requests : collections.Counter
+        Requests received, by URL path (faulted ones included).
+    faults_served : collections.Counter
+        Faults injected, by kind (see :data:`~.faults.FAULT_KINDS`).
+    connections : int
+        TCP connections accepted (keep-alive reuse keeps it low).
+    in_flight, max_in_flight : int
+        Requests being served now, and the most served at once.
+
     Examples
     --------
     >>> import requests
@@ -262,6 +284,7 @@ class Emulator:
         self._catalog = catalog
         self.requests: collections.Counter[str] = collections.Counter()
         self.faults_served: collections.Counter[str] = collections.Counter()
+        self.connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._stats_lock = threading.Lock()
@@ -342,6 +365,10 @@ class Emulator:
         with self._stats_lock:
             self.requests[path] += 1
 
+    def _connection_opened(self) -> None:
+        with self._stats_lock:
+            self.connections += 1
+
     def _faults_served(self, fault: str) -> None:
         with self._stats_lock:
             self.faults_served[fault] += 1
@@ -354,10 +381,11 @@ class Emulator:
         return _InFlight(self)
 
     def reset_stats(self) -> None:
-        """Zero the request and fault counters and the in-flight high-water mark."""
+        """Zero the request, fault and connection counters and the in-flight high-water mark."""
         with self._stats_lock:
             self.requests.clear()
             self.faults_served.clear()
+            self.connections = 0
             self.max_in_flight = self.in_flight
 
 
