@@ -165,3 +165,19 @@ def test_mismatched_source_has_kinds_of_different_shapes(emulator: Emulator) -> 
         for s in emulator.catalog.source_ids(object_id)
     }
     assert sorted(len(v) for v in shapes.values()) == [1, 1, 1, 1, 1, 2]
+
+
+def test_kind_all_without_output_format_is_a_500(emulator: Emulator) -> None:
+    # The service reads payload["output-format"] for kind=All before defaulting it.
+    reply = post(emulator, diaSourceId=str(newest_source(emulator, "small")), kind="All")
+    assert reply.status_code == 500
+    assert reply.json() == {"message": "Internal Server Error"}
+
+
+def test_fits_reply_names_the_file(emulator: Emulator) -> None:
+    object_id = emulator.catalog.named("small")
+    source_id = emulator.catalog.source_ids(object_id)[0]
+    reply = post(emulator, diaSourceId=str(source_id), kind="Science", **{"output-format": "FITS"})
+    assert reply.headers["Content-Disposition"] == (
+        f"attachment; filename={object_id}_Science.fits"
+    )

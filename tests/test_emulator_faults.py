@@ -55,9 +55,11 @@ def requests_and_answers(emu: Emulator) -> list[tuple[str, dict, bytes | list]]:
     return cases
 
 
-def test_a_retrying_client_gets_every_reply_right() -> None:
+def test_a_retrying_client_gets_every_reply_right(emulator: Emulator) -> None:
     seen: Counter = Counter()
-    with Emulator(faults=0.5, seed=11, stall_s=0.05, retry_after_s=3) as emu:
+    with Emulator(
+        faults=0.5, seed=11, stall_s=0.05, retry_after_s=3, catalog=emulator.catalog
+    ) as emu:
         cases = requests_and_answers(emu)
         with requests.Session() as session:
             for path, fields, expected in cases:
@@ -78,11 +80,14 @@ def test_a_retrying_client_gets_every_reply_right() -> None:
     )
 
 
-def test_never_more_than_three_faults_in_a_row() -> None:
+def test_never_more_than_three_faults_in_a_row(emulator: Emulator) -> None:
     plan = FaultPlan(1.0, seed=0)
     decisions = [plan.decide("same request") for _ in range(12)]
     assert [d is not None for d in decisions] == [True, True, True, False] * 3
-    with Emulator(faults=1.0, stall_s=0.0) as emu, requests.Session() as session:
+    with (
+        Emulator(faults=1.0, stall_s=0.0, catalog=emulator.catalog) as emu,
+        requests.Session() as session,
+    ):
         fields = {"diaObjectId": str(emu.catalog.named("single"))}
         reply = fetch_with_retries(
             session, emu.url + "/api/v1/sources", fields, MAX_FAULTS_IN_A_ROW, Counter()

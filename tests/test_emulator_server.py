@@ -24,8 +24,8 @@ def emulator_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("finkcube-emulator")]
 
 
-def test_serves_32_requests_at_once() -> None:
-    with Emulator(latency_ms=1500) as emu:
+def test_serves_32_requests_at_once(emulator: Emulator) -> None:
+    with Emulator(latency_ms=1500, catalog=emulator.catalog) as emu:
         fields = {"diaObjectId": str(emu.catalog.named("single")), "columns": "r:band"}
 
         def call(_: int) -> int:
@@ -38,8 +38,8 @@ def test_serves_32_requests_at_once() -> None:
         assert emu.requests[SOURCES] == 32
 
 
-def test_keep_alive_reuses_one_connection() -> None:
-    with Emulator() as emu, requests.Session() as session:
+def test_keep_alive_reuses_one_connection(emulator: Emulator) -> None:
+    with Emulator(catalog=emulator.catalog) as emu, requests.Session() as session:
         source_id = emu.catalog.source_ids(emu.catalog.named("small"))[0]
         for kind in ("Science", "Template", "Difference") * 4:
             reply = session.post(
@@ -54,8 +54,8 @@ def test_keep_alive_reuses_one_connection() -> None:
         assert emu.requests == {"/api/v1/cutouts": 12, SOURCES: 1}
 
 
-def test_bodies_over_the_cap_are_413() -> None:
-    with Emulator(max_body_bytes=2000) as emu:
+def test_bodies_over_the_cap_are_413(emulator: Emulator) -> None:
+    with Emulator(max_body_bytes=2000, catalog=emulator.catalog) as emu:
         object_id = str(emu.catalog.named("single"))
         small = requests.post(emu.url + SOURCES, json={"diaObjectId": object_id}, timeout=TIMEOUT)
         assert small.status_code == 200
@@ -67,8 +67,8 @@ def test_bodies_over_the_cap_are_413() -> None:
         assert big.status_code == 413
 
 
-def test_unknown_path_and_method() -> None:
-    with Emulator() as emu:
+def test_unknown_path_and_method(emulator: Emulator) -> None:
+    with Emulator(catalog=emulator.catalog) as emu:
         assert requests.get(emu.url + "/api/v1/nope", timeout=TIMEOUT).status_code == 404
         assert requests.put(emu.url + SOURCES, timeout=TIMEOUT).status_code == 405
         reply = requests.post(emu.url + SOURCES, data=b"diaObjectId=1", timeout=TIMEOUT)
@@ -82,9 +82,9 @@ def test_unknown_path_and_method() -> None:
         assert reply.status_code == 400
 
 
-def test_start_stop_leaves_no_thread_or_connection() -> None:
+def test_start_stop_leaves_no_thread_or_connection(emulator: Emulator) -> None:
     before = emulator_threads()
-    emu = Emulator()
+    emu = Emulator(catalog=emulator.catalog)
     with pytest.raises(InputError, match="not running"):
         _ = emu.url
     assert emu.start() is emu
@@ -99,11 +99,10 @@ def test_start_stop_leaves_no_thread_or_connection() -> None:
     session.close()
 
 
-def test_a_busy_port_is_an_input_error() -> None:
-    with Emulator() as first:
-        port = int(first.url.rsplit(":", 1)[1])
-        with pytest.raises(InputError, match="cannot listen"):
-            Emulator(port=port).start()
+def test_a_busy_port_is_an_input_error(emulator: Emulator) -> None:
+    port = int(emulator.url.rsplit(":", 1)[1])
+    with pytest.raises(InputError, match="cannot listen"):
+        Emulator(port=port, catalog=emulator.catalog).start()
 
 
 def test_run_server_prints_the_url_first_and_stops() -> None:

@@ -206,3 +206,27 @@ def test_seed_documentation_sources_snippet(emulator: Emulator) -> None:
 def test_solar_system_alerts_are_not_in_the_table(emulator: Emulator) -> None:
     reply = post(emulator, diaObjectId="0")
     assert reply.json() == []
+
+
+def test_at_most_the_row_cap_per_object(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finkcube.emulator import app
+
+    assert app.MAX_ROWS_PER_OBJECT == 10_000
+    monkeypatch.setattr(app, "MAX_ROWS_PER_OBJECT", 3)
+    object_id = emulator.catalog.named("small")
+    records = post(emulator, diaObjectId=str(object_id), columns="r:diaSourceId").json()
+    assert [r["r:diaSourceId"] for r in records] == emulator.catalog.source_ids(object_id)[:3]
+
+
+def test_unknown_requested_column_is_absent(emulator: Emulator) -> None:
+    object_id = emulator.catalog.named("single")
+    records = post(emulator, diaObjectId=str(object_id), columns="r:band,r:noSuchColumn").json()
+    assert list(records[0]) == ["r:band"]
+
+
+def test_non_numeric_object_id_matches_nothing(emulator: Emulator) -> None:
+    reply = post(emulator, diaObjectId="ZTF21abcdef")
+    assert reply.status_code == 200
+    assert reply.json() == []

@@ -19,8 +19,9 @@ From a shell: ``finkcube emulator --port 0`` or ``python -m finkcube.emulator --
 from __future__ import annotations
 
 from finkcube.emulator.catalog import NAMED_OBJECTS, Catalog, load_catalog
+from finkcube.emulator.entry import run_server, serve
 from finkcube.emulator.faults import FAULT_KINDS, MAX_FAULTS_IN_A_ROW
-from finkcube.emulator.server import Emulator, run_server, serve
+from finkcube.emulator.server import Emulator
 
 __all__ = [
     "FAULT_KINDS",

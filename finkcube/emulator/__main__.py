@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finkcube.emulator.server import serve
+from finkcube.emulator.entry import serve
 
 if __name__ == "__main__":
     raise SystemExit(serve())

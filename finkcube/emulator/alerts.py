@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -64,6 +65,23 @@ class RealAlert:
     def object_id(self) -> int:
         """The alert's diaObjectId (0 for a solar-system alert)."""
         return int(self.source.get("diaObjectId") or 0)
+
+    def noise_sigmas(self) -> tuple[float, float]:
+        """Per-pixel noise (nJy) of the Science and Template cutouts: sqrt(median variance).
+
+        Falls back to 40 and 4 nJy (what real alerts show) for a null or odd cutout.
+        """
+        from astropy.io import fits
+
+        sigmas = {"Science": 40.0, "Template": 4.0}
+        for kind in sigmas:
+            raw = self.cutouts.get(kind)
+            if raw is None:
+                continue
+            with fits.open(io.BytesIO(raw), ignore_missing_simple=True) as hdus:
+                if "UNCERT" in hdus:
+                    sigmas[kind] = math.sqrt(float(np.nanmedian(hdus["UNCERT"].data)))
+        return sigmas["Science"], sigmas["Template"]
 
     def array(self, kind: str) -> np.ndarray | None:
         """Return the data plane of ``kind`` as native float32 (read-only), or None if null."""

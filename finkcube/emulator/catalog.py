@@ -11,7 +11,6 @@ from the catalog's seed; pixels are drawn lazily, on first request.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import threading
@@ -22,10 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from finkcube._types import KINDS, MAX_SIDE, MIN_SIDE, RUBIN_PREFIX
+from finkcube._types import KINDS
 from finkcube.emulator.alerts import RealAlert, read_alerts, sample_alerts_path
-from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts, stamp_side
-from finkcube.emulator.schema import DIA_SOURCE_FIELDS, FINK_FIELDS
+from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
+from finkcube.emulator.records import (
+    IdMaker,
+    cutout_spec,
+    generated_record,
+    newest_first,
+    real_record,
+)
 from finkcube.errors import InputError, NotFoundError
 
 __all__ = ["NAMED_OBJECTS", "Catalog", "load_catalog"]
@@ -48,14 +53,6 @@ DOC_OBJECT_ID = 313761043604045880
 DOC_SOURCE_ID = 170050479238676547
 _MIXED_SIDES = (30, 31, 34, 37, 45, 50, 57, 64, 71, 80, 88, 95, 101, 102)
 _LARGE_SOURCES = 1200
-_BANDS = "ugrizy"
-_COLUMNS = tuple(RUBIN_PREFIX + name for name, _ in DIA_SOURCE_FIELDS) + tuple(
-    name for name, _ in FINK_FIELDS
-)
-_DEFAULTS: dict[str, Any] = {
-    RUBIN_PREFIX + name: (False if kind is bool else 0 if name.endswith("Ndata") else None)
-    for name, kind in DIA_SOURCE_FIELDS
-} | {name: None for name, _ in FINK_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,34 +77,9 @@ class _Object:
     amplitude: float = 1e4  # its psfFlux there, nJy
 
 
-class _Ids:
-    """Deterministic 18-digit ids that never repeat one already used."""
-
-    def __init__(self, seed: int, used: set[int]) -> None:
-        self._seed = seed
-        self._count = 0
-        self._used = used
-
-    def next(self) -> int:
-        while True:
-            self._count += 1
-            digest = hashlib.blake2b(f"{self._seed}:{self._count}".encode(), digest_size=8)
-            value = 10**17 + int.from_bytes(digest.digest(), "big") % (9 * 10**17)
-            if value not in self._used:
-                self._used.add(value)
-                return value
-
-
 @functools.lru_cache(maxsize=4096)
 def _array_text(spec: CutoutSpec, seed: int, kind: str) -> str:
     return json.dumps(generate_cutouts(spec, seed)[kind].data.tolist(), separators=(",", ":"))
-
-
-def _real_record(source: dict[str, Any], classifiers: dict[str, Any]) -> dict[str, Any]:
-    record = dict(_DEFAULTS)
-    record.update({RUBIN_PREFIX + key: value for key, value in source.items()})
-    record.update({column: classifiers.get(key) for column, key in FINK_FIELDS})
-    return record
 
 
 class Catalog:
@@ -142,7 +114,7 @@ class Catalog:
             self._add_alert(alert, used)
         self._doc_free = not {DOC_OBJECT_ID, DOC_SOURCE_ID} & used
         used |= {DOC_OBJECT_ID, DOC_SOURCE_ID}
-        self._ids = _Ids(self._seed, used)
+        self._ids = IdMaker(self._seed, used)
         self._rng = np.random.default_rng([self._seed, 7])
         self._bulk_calls = 0
         self._make_named()
@@ -176,48 +148,26 @@ class Catalog:
             used.add(source_id)
             if source_id in self._real:
                 continue
-            by_id[source_id] = _real_record(previous, {})
+            by_id[source_id] = real_record(previous, {})
             self._specs[source_id] = self._spec_from_record(by_id[source_id], style)
             self._owner[source_id] = object_id
-        by_id[alert.source_id] = _real_record(alert.source, alert.classifiers)
+        by_id[alert.source_id] = real_record(alert.source, alert.classifiers)
         self._owner[alert.source_id] = object_id
         self._specs.pop(alert.source_id, None)
-        obj.records = _newest_first(by_id.values())
+        obj.records = newest_first(by_id.values())
 
     @staticmethod
     def _style_of(alert: RealAlert) -> _Style:
         """Noise levels of the alert's own cutouts, for the stamps generated beside them."""
-        from astropy.io import fits
+        return _Style(*alert.noise_sigmas())
 
-        sigmas = {}
-        for kind in ("Science", "Template"):
-            raw = alert.cutouts.get(kind)
-            if raw is None:
-                continue
-            with fits.open(_bytes_io(raw), ignore_missing_simple=True) as hdus:
-                if "UNCERT" in hdus:
-                    sigmas[kind] = math.sqrt(float(np.nanmedian(hdus["UNCERT"].data)))
-        return _Style(sigmas.get("Science", 40.0), sigmas.get("Template", 4.0))
-
-    def _spec_from_record(self, record: dict[str, Any], style: _Style, **flags: bool) -> CutoutSpec:
-        source_id = int(record["r:diaSourceId"])
-        visit = int(record.get("r:visit") or 0)
-        rotpa = (hashlib.blake2b(str(visit).encode(), digest_size=4).digest()[0] / 255.0) * 360
-        return CutoutSpec(
-            source_id=source_id,
-            side=stamp_side(record.get("r:bboxSize"), MIN_SIDE, MAX_SIDE),
-            psf_flux=float(record.get("r:psfFlux") or 0.0),
-            template_flux=float(record.get("r:templateFlux") or 0.0),
-            ra=float(record.get("r:ra") or 0.0),
-            dec=float(record.get("r:dec") or 0.0),
-            x=float(record.get("r:x") or 500.0),
-            y=float(record.get("r:y") or 500.0),
-            rotpa=rotpa,
+    def _spec_from_record(self, record: dict[str, Any], style: _Style) -> CutoutSpec:
+        return cutout_spec(
+            record,
             sigma_science=style.sigma_science,
             sigma_template=style.sigma_template,
             nan_edges=style.nan_edges,
             with_mask=style.with_mask,
-            **flags,
         )
 
     def _new_object(self, style: _Style, object_id: int | None = None) -> _Object:
@@ -249,51 +199,21 @@ class Catalog:
         fixed = iter(source_ids)
         for time, side in zip(times, sides, strict=True):
             source_id = next(fixed, None) or self._ids.next()
-            band = _BANDS[int(rng.integers(1, 5))]
-            flux_err = float(rng.uniform(250.0, 700.0))
-            flux = obj.amplitude * math.exp(-0.5 * ((time - obj.peak) / 40.0) ** 2)
-            flux += flux_err * float(rng.standard_normal())
-            x, y = (float(v) for v in rng.uniform(60.0, 4000.0, size=2))
-            bbox = side if side > MIN_SIDE else int(rng.integers(12, MIN_SIDE + 1))
-            record = dict(_DEFAULTS)
-            record.update(
-                {
-                    "r:diaSourceId": source_id,
-                    "r:visit": int(f"2026{int(time) % 10000:04d}{int(rng.integers(1, 99999)):05d}"),
-                    "r:detector": int(rng.integers(0, 189)),
-                    "r:diaObjectId": obj.object_id,
-                    "r:parentDiaSourceId": 0,
-                    "r:midpointMjdTai": float(time),
-                    "r:ra": obj.ra + float(rng.normal(0.0, 2e-5)),
-                    "r:raErr": float(rng.uniform(5e-6, 2e-5)),
-                    "r:dec": obj.dec + float(rng.normal(0.0, 2e-5)),
-                    "r:decErr": float(rng.uniform(5e-6, 2e-5)),
-                    "r:x": x,
-                    "r:y": y,
-                    "r:apFlux": flux * float(rng.uniform(0.9, 1.0)),
-                    "r:apFluxErr": flux_err * 1.2,
-                    "r:isNegative": flux < 0,
-                    "r:snr": abs(flux) / flux_err,
-                    "r:psfFlux": flux,
-                    "r:psfFluxErr": flux_err,
-                    "r:psfChi2": float(rng.uniform(1500.0, 1900.0)),
-                    "r:psfNdata": 1681,
-                    "r:scienceFlux": obj.template_flux + flux,
-                    "r:scienceFluxErr": flux_err,
-                    "r:templateFlux": obj.template_flux,
-                    "r:templateFluxErr": float(rng.uniform(10.0, 40.0)),
-                    "r:extendedness": float(rng.uniform(0.0, 0.1)),
-                    "r:reliability": float(rng.uniform(0.2, 1.0)),
-                    "r:band": band,
-                    "r:isDipole": False,
-                    "r:timeProcessedMjdTai": float(time) + 0.002,
-                    "r:bboxSize": bbox,
-                }
+            record = generated_record(
+                rng,
+                source_id=source_id,
+                object_id=obj.object_id,
+                ra=obj.ra,
+                dec=obj.dec,
+                time=float(time),
+                side=int(side),
+                flux=obj.amplitude * math.exp(-0.5 * ((time - obj.peak) / 40.0) ** 2),
+                template_flux=obj.template_flux,
             )
             self._owner[source_id] = obj.object_id
             self._specs[source_id] = replace(self._spec_from_record(record, obj.style), side=side)
             new.append(record)
-        obj.records = _newest_first([*obj.records, *new])
+        obj.records = newest_first([*obj.records, *new])
         return new
 
     def _make_named(self) -> None:
@@ -520,16 +440,6 @@ class Catalog:
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
-
-
-def _bytes_io(raw: bytes) -> Any:
-    import io
-
-    return io.BytesIO(raw)
-
-
-def _newest_first(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda r: -float(r.get("r:midpointMjdTai") or 0.0))
 
 
 def load_catalog(
