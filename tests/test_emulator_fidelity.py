@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import fastavro
@@ -226,3 +227,19 @@ def test_more_alert_files(tmp_path: Path) -> None:
     catalog = load_catalog([extra])
     assert catalog.source_ids(223456789012345678) == [123456789012345678]
     assert catalog.fits(123456789012345678, "Science") == record["cutoutScience"]
+
+
+def test_plane_json_keeps_every_float32_value() -> None:
+    from finkcube.emulator.catalog import plane_json
+
+    rng = np.random.default_rng(2)
+    plane = (rng.normal(0.0, 1.0, (40, 41)) * 10.0 ** rng.integers(-8, 30, (40, 41))).astype(
+        np.float32
+    )
+    plane[3, :7] = np.nan
+    text = plane_json(plane)
+    assert b"NaN" in text
+    back = np.array(json.loads(text), dtype=np.float64)
+    np.testing.assert_array_equal(back, plane.astype(np.float64))
+    plane[0, 0] = np.inf
+    assert b"Infinity" in plane_json(plane)

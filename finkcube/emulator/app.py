@@ -194,8 +194,10 @@ def _cutouts(catalog: Catalog, payload: dict[str, Any]) -> Reply:
         return Reply(200, body, "application/octet-stream", (disposition,))
     if output_format == "array":
         kinds = sorted(KINDS) if kind == KIND_ALL else [kind]
-        parts = [f'"{cutout_key(k)}":{catalog.array_text(source_id, k)}' for k in kinds]
-        return Reply(200, ("{" + ",".join(parts) + "}\n").encode())
+        parts = [
+            b'"%s":%s' % (cutout_key(k).encode(), catalog.array_json(source_id, k)) for k in kinds
+        ]
+        return Reply(200, b"{" + b",".join(parts) + b"}\n")
     try:
         png = render_png(catalog.array(source_id, kind), payload)
     except Exception as exc:

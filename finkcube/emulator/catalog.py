@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from finkcube._types import KINDS
 from finkcube.emulator.alerts import RealAlert, read_alerts, sample_alerts_path
@@ -77,9 +78,32 @@ class _Object:
     amplitude: float = 1e4  # its psfFlux there, nJy
 
 
+#: A double no float32 pixel can hold: it stands for NaN while orjson writes the planes.
+_NAN_STAND_IN = float(np.finfo(np.float64).max)
+_NAN_TOKEN = orjson.dumps(_NAN_STAND_IN)
+
+
+def plane_json(plane: np.ndarray) -> bytes:
+    """Write a float32 plane as the service does: nested lists of doubles, bare ``NaN``.
+
+    Each pixel is written as the double of its float32 value (shortest round-trip digits,
+    so casting back to float32 is exact); blank pixels are the non-JSON token ``NaN``.
+
+    Examples
+    --------
+    >>> plane_json(np.array([[1.5, np.nan]], dtype=np.float32))
+    b'[[1.5,NaN]]'
+    """
+    values = np.asarray(plane, dtype=np.float64)
+    if np.isinf(values).any():
+        return json.dumps(values.tolist(), separators=(",", ":")).encode()
+    values = np.where(np.isnan(values), _NAN_STAND_IN, values)
+    return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).replace(_NAN_TOKEN, b"NaN")
+
+
 @functools.lru_cache(maxsize=4096)
-def _array_text(spec: CutoutSpec, seed: int, kind: str) -> str:
-    return json.dumps(generate_cutouts(spec, seed)[kind].data.tolist(), separators=(",", ":"))
+def _array_json(spec: CutoutSpec, seed: int, kind: str) -> bytes:
+    return plane_json(generate_cutouts(spec, seed)[kind].data)
 
 
 class Catalog:
@@ -108,7 +132,7 @@ class Catalog:
         self._specs: dict[int, CutoutSpec | None] = {}
         self._owner: dict[int, int] = {}
         self._named: dict[str, int] = {}
-        self._real_texts: dict[tuple[int, str], str] = {}
+        self._real_texts: dict[tuple[int, str], bytes] = {}
         used: set[int] = set()
         for alert in alerts:
             self._add_alert(alert, used)
@@ -408,18 +432,18 @@ class Catalog:
             return any(alert.cutouts.get(kind) is None for kind in KINDS)
         return self._specs.get(source_id) is None
 
-    def array_text(self, source_id: int, kind: str) -> str:
+    def array_json(self, source_id: int, kind: str) -> bytes:
         """The JSON text of one cutout's data plane (cached): nested lists, bare ``NaN``."""
         spec = self._specs.get(source_id)
         if spec is not None:
-            return _array_text(spec, self._seed, kind)
+            return _array_json(spec, self._seed, kind)
         key = (source_id, kind)
         text = self._real_texts.get(key)
         if text is None:
             plane = self._plane(source_id, kind)
             if plane is None:
                 raise NotFoundError(f"the cutout {kind} of diaSource {source_id} is null")
-            text = json.dumps(plane.tolist(), separators=(",", ":"))
+            text = plane_json(plane)
             self._real_texts[key] = text
         return text
 

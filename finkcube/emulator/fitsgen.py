@@ -259,7 +259,7 @@ def _mask(data: np.ndarray, variance: np.ndarray, rng: np.random.Generator) -> n
     return mask
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def generate_cutouts(spec: CutoutSpec, seed: int) -> dict[str, GeneratedCutout]:
     """Draw and write the three cutouts of one generated source.
 

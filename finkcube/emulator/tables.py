@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import json
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 __all__ = ["CONTENT_TYPES", "parquet_available", "write_table"]
 
@@ -118,7 +118,8 @@ def write_table(rows: Sequence[dict[str, Any]], output_format: str) -> bytes:
     """
     names = _columns(rows)
     if output_format == "json":
-        return json.dumps(list(rows), separators=(",", ":")).encode()
+        # Like pandas' to_json: compact, 64-bit ints exact, NaN written as null.
+        return orjson.dumps(list(rows))
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
