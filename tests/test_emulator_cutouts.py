@@ -181,3 +181,19 @@ def test_fits_reply_names_the_file(emulator: Emulator) -> None:
     assert reply.headers["Content-Disposition"] == (
         f"attachment; filename={object_id}_Science.fits"
     )
+
+
+def test_failing_cutout_store_answers_fits_200_with_an_error_text(emulator: Emulator) -> None:
+    catalog = emulator.catalog
+    broken = [s for s in catalog.source_ids(catalog.named("store_error")) if catalog.store_fails(s)]
+    assert len(broken) == 1
+    source_id = str(broken[0])
+    reply = post(emulator, diaSourceId=source_id, kind="Science", **{"output-format": "FITS"})
+    assert reply.status_code == 200
+    assert not reply.content.startswith(b"SIMPLE")
+    assert reply.content == catalog.fits(broken[0], "Science")
+    for output_format in ("array", "PNG"):
+        reply = post(
+            emulator, diaSourceId=source_id, kind="Science", **{"output-format": output_format}
+        )
+        assert reply.status_code == 500

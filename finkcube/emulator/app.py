@@ -9,7 +9,9 @@ service's Flask-RESTX app does, quirks included (see ``fink-lsst-api.md``):
 * a value the service chokes on (an id sent as a JSON integer, an unknown ``kind``,
   ``kind=All`` without ``output-format``, a null cutout, a bad PNG option) is a 500 with
   ``{"message": "Internal Server Error"}``;
-* an unknown diaSourceId is a 200 with an empty body, an unknown object ``[]``.
+* an unknown diaSourceId is a 200 with an empty body, an unknown object ``[]``;
+* when the internal cutout store fails, a FITS request gets a 200 whose body is the
+  store's error text (the ``store_error`` object), array and PNG requests a 500.
 
 Deviations, documented: ``parquet`` answers 501 when pyarrow is missing; ``midpointMjdTai``
 keeps the sources within 1e-6 day of the value; at most the newest 10,000 rows per object.
@@ -187,6 +189,8 @@ def _cutouts(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     if catalog.is_null(source_id):
         raise _ServerFailure(f"a cutout of diaSource {source_id} is null")
     filename = f"{catalog.owner(source_id)}_{kind}"
+    if catalog.store_fails(source_id) and output_format != "FITS":
+        raise _ServerFailure(f"the cutout store failed on diaSource {source_id}")
     if output_format == "FITS":
         body = catalog.fits(source_id, kind)
         assert body is not None

@@ -48,7 +48,10 @@ NAMED_OBJECTS = (
     "missing_cutout",
     "mismatched",
     "large",
+    "store_error",
 )
+#: What the service sends, with status 200, for a FITS cutout its cutout store failed on.
+STORE_ERROR_BODY = b'{"message": "Internal Server Error"}\n'
 #: The ids of the service's documentation snippets, served by the ``doc`` object.
 DOC_OBJECT_ID = 313761043604045880
 DOC_SOURCE_ID = 170050479238676547
@@ -132,6 +135,7 @@ class Catalog:
         self._specs: dict[int, CutoutSpec | None] = {}
         self._owner: dict[int, int] = {}
         self._named: dict[str, int] = {}
+        self._store_errors: set[int] = set()
         self._real_texts: dict[tuple[int, str], bytes] = {}
         used: set[int] = set()
         for alert in alerts:
@@ -273,6 +277,8 @@ class Catalog:
         assert spec is not None
         self._specs[odd_id] = replace(spec, mismatched=True)
         make("large", _LARGE_SOURCES)
+        broken = make("store_error", 5)
+        self._store_errors.add(int(broken.records[1]["r:diaSourceId"]))
 
     # -- the test-facing API ------------------------------------------------------------
 
@@ -298,7 +304,8 @@ class Catalog:
             to 102, odd and even), ``nan_edges`` (blank edges), ``with_mask`` (a ``MASK``
             HDU), ``missing_cutout`` (one source whose cutouts are null: the service
             answers 500), ``mismatched`` (one source whose kinds differ in shape), ``large``
-            (1,200 sources).
+            (1,200 sources), ``store_error`` (one source whose cutout store fails: its
+            FITS reply is a 200 carrying an error text, its array and PNG a 500).
 
         Raises
         ------
@@ -329,6 +336,8 @@ class Catalog:
     def fits(self, source_id: int, kind: str) -> bytes | None:
         """Return the FITS file served for one cutout, or None when the cutout is null.
 
+        For the ``store_error`` source, the error text served instead of a file.
+
         Raises
         ------
         NotFoundError
@@ -338,6 +347,8 @@ class Catalog:
         """
         _check_kind(kind)
         source_id = int(source_id)
+        if source_id in self._store_errors:
+            return STORE_ERROR_BODY
         alert = self._real.get(source_id)
         if alert is not None:
             return alert.cutouts.get(kind)
@@ -425,6 +436,10 @@ class Catalog:
         """The diaObjectId of a source (0 for a solar-system alert)."""
         return self._owner.get(source_id, 0)
 
+    def store_fails(self, source_id: int) -> bool:
+        """Whether the service's cutout store fails on this source (``store_error``)."""
+        return source_id in self._store_errors
+
     def is_null(self, source_id: int) -> bool:
         """Whether any cutout of a known source is null (the service then fails)."""
         alert = self._real.get(source_id)
@@ -454,6 +469,8 @@ class Catalog:
 
     def _plane(self, source_id: int, kind: str) -> np.ndarray | None:
         _check_kind(kind)
+        if source_id in self._store_errors:
+            raise NotFoundError(f"the cutout store fails on diaSource {source_id}")
         alert = self._real.get(source_id)
         if alert is not None:
             return alert.array(kind)
