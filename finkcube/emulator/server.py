@@ -40,6 +40,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "finkcube-emulator"
     timeout = _IDLE_TIMEOUT_S
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK hold every small reply back by ~40 ms on loopback.
+    disable_nagle_algorithm = True
     server: _Server
 
     def version_string(self) -> str:
