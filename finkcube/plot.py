@@ -120,6 +120,17 @@ def select_epochs(
     return [p % n_epochs for p in chosen]
 
 
+def as_str(values: Any) -> np.ndarray:
+    """Return strings of any kind (object, numpy ``StringDType``, ``U``) as a ``U`` array.
+
+    Examples
+    --------
+    >>> as_str(np.array(["g", "r"], dtype=object)).dtype.kind
+    'U'
+    """
+    return np.array([str(v) for v in np.asarray(values).ravel()], dtype=str)
+
+
 def check_cube(ds: xr.Dataset) -> xr.DataArray:
     """Return the ``cutout`` variable of ``ds``, or raise InputError if ``ds`` is no cube."""
     cutout = ds.get(CUTOUT_VAR)
@@ -166,7 +177,8 @@ def display_image(
 
     finite = np.isfinite(image)
     if not finite.any():
-        return np.ma.masked_all(image.shape, dtype=np.float64)
+        # Zeros under the mask: masked_all's uninitialised memory would upset colormaps.
+        return np.ma.masked_array(np.zeros(image.shape), mask=True)
     return np.ma.masked_array(stretch_image(image, stretch, pmin, pmax), mask=~finite)
 
 
@@ -185,7 +197,7 @@ def stamp_title(kind: str, time: float, band: str) -> str:
 def _epoch_labels(ds: xr.Dataset, positions: list[int]) -> tuple[np.ndarray, list[str]]:
     times = np.asarray(ds[TIME].values)[positions]
     if BAND_COORD in ds.coords:
-        bands = [str(b) for b in np.asarray(ds[BAND_COORD].isel({TIME: positions}).values)]
+        bands = as_str(ds[BAND_COORD].isel({TIME: positions}).values).tolist()
     else:
         bands = ["?"] * len(positions)
     return times, bands
@@ -342,11 +354,7 @@ def plot_lightcurve(
         if err is not None and err in ds.coords
         else np.full_like(values, np.nan)
     )
-    bands = (
-        np.asarray(ds[BAND_COORD].values).astype(str)
-        if BAND_COORD in ds.coords
-        else np.full(times.shape, "?")
-    )
+    bands = as_str(ds[BAND_COORD].values) if BAND_COORD in ds.coords else np.full(times.shape, "?")
     order = [b for b in BAND_COLORS if b in set(bands)] + sorted(set(bands) - set(BAND_COLORS))
     for band in order:
         keep = (bands == band) & np.isfinite(values)

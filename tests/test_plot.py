@@ -23,9 +23,10 @@ from PIL import Image
 import finkcube.accessor  # noqa: F401  (registers ds.fink)
 from finkcube._types import CUTOUT_VAR, KINDS, STRETCHES
 from finkcube.animate import animate
-from finkcube.errors import InputError
-from finkcube.plot import CELL, select_epochs
-from tests._cubes import synthetic_cube
+from finkcube.errors import InputError, NotFoundError
+from finkcube.plot import CELL, LIGHTCURVE_WIDTH, render, select_epochs
+from finkcube.store import init_store, write_cube
+from tests._cubes import BASE_OBJECT_ID, synthetic_cube
 
 SIDES = (30, 41, 64, 35, 52, 33, 47, 30)
 DPI = 50
@@ -127,7 +128,10 @@ def test_nan_only_stamps_draw_without_warnings(cube: xr.Dataset, tmp_path: Path)
     blank = cube.copy(deep=True)
     blank[CUTOUT_VAR][0] = np.nan
     fig = blank.fink.plot_stamps(0, stretch="linear")
-    assert all(np.ma.getmaskarray(ax.images[0].get_array()).all() for ax in stamp_axes(fig))
+    for ax in stamp_axes(fig):
+        shown = ax.images[0].get_array()
+        assert np.ma.getmaskarray(shown).all()
+        assert np.isfinite(shown.data).all()  # what hides under the mask reaches the colormap
     fig.savefig(tmp_path / "blank.png", dpi=DPI)
 
 
@@ -215,3 +219,42 @@ def test_animation_formats(cube: xr.Dataset, tmp_path: Path) -> None:
 def test_render_titles_match_the_mjd_pattern(cube: xr.Dataset) -> None:
     fig = cube.fink.plot_stamps(1)
     assert re.search(r"^Science\nMJD \d{5}\.\d{3} [ugrizy]$", stamp_axes(fig)[0].get_title())
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, cube: xr.Dataset) -> Path:
+    path = tmp_path_factory.mktemp("plot") / "cubes.zarr"
+    init_store(path)
+    write_cube(cube, path)
+    return path
+
+
+def test_render_writes_the_overview_of_a_stored_cube(store: Path, tmp_path: Path) -> None:
+    out = render(store, BASE_OBJECT_ID, tmp_path / "stamps.png", epochs=[0, -1], dpi=DPI)
+    assert out == tmp_path / "stamps.png"
+    pixels = read_png(out)
+    width, height = len(KINDS) * CELL[0] + LIGHTCURVE_WIDTH, max(2 * CELL[1], 4.5)
+    assert pixels.shape[:2] == (int(height * DPI), int(width * DPI))
+    assert_not_blank(pixels)
+    assert not plt.get_fignums()  # render leaves no pyplot figure behind
+
+
+def test_render_grid_alone(store: Path, tmp_path: Path) -> None:
+    out = render(store, str(BASE_OBJECT_ID), tmp_path / "g.png", lightcurve=False, dpi=DPI)
+    assert read_png(out).shape[:2] == (int(6 * CELL[1] * DPI), int(3 * CELL[0] * DPI))
+
+
+def test_render_gif(store: Path, tmp_path: Path) -> None:
+    out = render(store, BASE_OBJECT_ID, tmp_path / "stamps.png", gif=True, dpi=DPI)
+    assert out == tmp_path / "stamps.gif"
+    with Image.open(out) as gif:
+        assert gif.n_frames == len(SIDES)
+
+
+def test_render_errors(store: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        render(store, BASE_OBJECT_ID, tmp_path / "no" / "such.png")
+    with pytest.raises(InputError, match="cannot write"):
+        render(store, BASE_OBJECT_ID, tmp_path / "stamps.xyz")
+    with pytest.raises(NotFoundError):
+        render(store, BASE_OBJECT_ID + 99, tmp_path / "stamps.png")
