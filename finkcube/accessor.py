@@ -35,6 +35,8 @@ import xarray as xr
 
 from finkcube._stamps import NORMALIZE_METHODS, normalize_stamps, resize_stamps
 from finkcube._types import CUTOUT_VAR, DIMS, KINDS
+from finkcube.cube import CROPPED as CROPPED_COORD
+from finkcube.cube import SIDE as SIDE_COORD
 from finkcube.errors import InputError
 
 if TYPE_CHECKING:
@@ -45,9 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["FinkAccessor", "normalize_cube", "resize_cube"]
 
 TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): names of per-epoch coordinates of the cube and of the data plane.
-SIDE_COORD: Final = "side"
-CROPPED_COORD: Final = "cropped"
+# TODO(move to _types): the name of the data plane.
 DATA_PLANE: Final = "data"
 #: Attribute of ``cutout`` recording the normalisation applied.
 NORMALIZATION_ATTR: Final = "normalization"

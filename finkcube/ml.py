@@ -23,6 +23,9 @@ import numpy as np
 
 from finkcube._stamps import NORMALIZE_METHODS, normalize_stamps, resize_stamps
 from finkcube._types import CUTOUT_VAR, DIMS, KINDS, PLANES
+from finkcube.cube import BAND as BAND_COORD
+from finkcube.cube import OBJECT_ID, SOURCE_ID
+from finkcube.cube import SIDE as SIDE_COORD
 from finkcube.errors import InputError
 from finkcube.ids import parse_id, parse_ids
 from finkcube.plot import as_str
@@ -32,10 +35,7 @@ __all__ = ["CubeDataset"]
 logger = logging.getLogger(__name__)
 
 TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): names of per-epoch coordinates of the cube and of the data plane.
-SOURCE_COORD: Final = "diaSourceId"
-BAND_COORD: Final = "band"
-SIDE_COORD: Final = "side"
+# TODO(move to _types): the name of the data plane.
 DATA_PLANE: Final = "data"
 #: Suffixes :meth:`CubeDataset.to_numpy` writes.
 EXPORT_SUFFIXES: Final = (".npz", ".npy")
@@ -279,18 +279,18 @@ class CubeDataset:
             cube = self._cubes[oid]
             n = cube.sizes[TIME]
             part = {
-                "diaObjectId": np.full(n, oid, dtype=np.int64),
-                "diaSourceId": np.asarray(cube[SOURCE_COORD].values, dtype=np.int64),
-                "time": np.asarray(cube[TIME].values, dtype=np.float64),
-                "band": as_str(cube[BAND_COORD].values),
+                OBJECT_ID: np.full(n, oid, dtype=np.int64),
+                SOURCE_ID: np.asarray(cube[SOURCE_ID].values, dtype=np.int64),
+                TIME: np.asarray(cube[TIME].values, dtype=np.float64),
+                BAND_COORD: as_str(cube[BAND_COORD].values),
             }
             parts.append(part)
-        width = max([1, *(len(b) for p in parts for b in p["band"])])
+        width = max([1, *(len(b) for p in parts for b in p[BAND_COORD])])
         dtype = [
-            ("diaObjectId", np.int64),
-            ("diaSourceId", np.int64),
-            ("time", np.float64),
-            ("band", f"U{width}"),
+            (OBJECT_ID, np.int64),
+            (SOURCE_ID, np.int64),
+            (TIME, np.float64),
+            (BAND_COORD, f"U{width}"),
         ]
         table = np.empty(len(self), dtype=dtype)
         for part, start, stop in zip(parts, self._starts[:-1], self._starts[1:], strict=True):
@@ -301,7 +301,7 @@ class CubeDataset:
     @property
     def targets(self) -> np.ndarray:
         """The target of every item, as one array."""
-        return np.asarray([self.target(int(oid)) for oid in self.index["diaObjectId"]])
+        return np.asarray([self.target(int(oid)) for oid in self.index[OBJECT_ID]])
 
     def to_numpy(self, path: str | Path, *, compress: bool = False) -> Path:
         """Write every item to one file, with the id table and the targets.

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from finkcube._types import CUTOUT_VAR, DIMS, KINDS, STRETCHES
+from finkcube.cube import BAND as BAND_COORD
+from finkcube.cube import OBJECT_ID as OBJECT_ATTR
 from finkcube.errors import InputError
 
 if TYPE_CHECKING:
@@ -41,9 +43,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): names of per-epoch coordinates of the cube.
-BAND_COORD: Final = "band"
-OBJECT_ATTR: Final = "diaObjectId"
+# TODO(move to _types): the name of the data plane.
 DATA_PLANE: Final = "data"
 
 #: Colour of each Rubin band in light curves (blue to red); other bands get grey.
