@@ -1,10 +1,57 @@
 """finkcube: analysis-ready cubes of the image cutouts of Rubin alerts served by Fink.
 
-The public API is listed in ``__all__``; everything else is internal.
+The public API is listed in ``__all__``; everything else is internal. Importing finkcube
+registers the ``ds.fink`` xarray accessor.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from finkcube import accessor as _accessor  # noqa: F401  (registers ds.fink)
+from finkcube.build import BuildReport, ObjectResult, build_cube, build_store, update_store
+from finkcube.client import FinkClient
+from finkcube.cube import epoch_wcs
+from finkcube.errors import (
+    BadRequestError,
+    CubeError,
+    DecodeError,
+    FinkcubeError,
+    FinkcubeWarning,
+    IncompleteCubeError,
+    InputError,
+    InvalidIdError,
+    NotFoundError,
+    ServiceError,
+    StoreError,
+    TransportError,
+)
+from finkcube.ml import CubeDataset
+from finkcube.store import list_objects, open_cube, open_store
+
+__all__ = [
+    "BadRequestError",
+    "BuildReport",
+    "CubeDataset",
+    "CubeError",
+    "DecodeError",
+    "FinkClient",
+    "FinkcubeError",
+    "FinkcubeWarning",
+    "IncompleteCubeError",
+    "InputError",
+    "InvalidIdError",
+    "NotFoundError",
+    "ObjectResult",
+    "ServiceError",
+    "StoreError",
+    "TransportError",
+    "__version__",
+    "build_cube",
+    "build_store",
+    "epoch_wcs",
+    "list_objects",
+    "open_cube",
+    "open_store",
+    "update_store",
+]
