@@ -329,3 +329,51 @@ def test_summaries(store: str) -> None:
     assert one.bands is not None
     assert sum(one.bands.values()) == 3
     assert one.first_mjd == first.first_mjd
+
+
+@pytest.fixture(scope="module")
+def s3_options() -> Iterator[dict[str, Any]]:
+    """storage_options of a moto S3 server on a free port, with an empty bucket."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()  # returns once the server answers
+    host, port = server.get_host_and_port()
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
+    }
+    s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="cubes")
+    yield options
+    server.stop()
+
+
+def test_s3_store_round_trip(s3_options: dict[str, Any]) -> None:
+    url = "s3://cubes/store.zarr"
+    init_store(url, storage_options=s3_options)
+    cube = synthetic_cube((30, 41), planes="all", object_id=BIG_ID)
+    write_cube(cube, url, storage_options=s3_options)
+    write_cube(synthetic_cube(object_id=5), url, storage_options=s3_options)
+    assert list_objects(url, storage_options=s3_options) == [5, BIG_ID]
+    xr.testing.assert_identical(open_cube(url, BIG_ID, storage_options=s3_options), cube)
+    tree = open_store(url, storage_options=s3_options)
+    xr.testing.assert_identical(tree[str(BIG_ID)].to_dataset(), cube)
+    finalize_store(url, storage_options=s3_options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = xr.open_zarr(url, group=str(BIG_ID), storage_options=s3_options)
+        plain_tree = xr.open_datatree(url, engine="zarr", storage_options=s3_options)
+    assert plain.diaSourceId.values.tolist() == cube.diaSourceId.values.tolist()
+    assert sorted(plain_tree.children) == sorted(["5", str(BIG_ID)])
+    delete_cube(url, 5, storage_options=s3_options)
+    assert list_objects(url, storage_options=s3_options) == [BIG_ID]
+
+
+def test_a_store_of_a_newer_layout_is_refused_not_replaced(tmp_path: Path) -> None:
+    store = tmp_path / "future.zarr"
+    zarr.create_group(str(store), zarr_format=3, attributes={STORE_ATTR: 99})
+    for call in (lambda: init_store(store), lambda: list_objects(store)):
+        with pytest.raises(StoreError, match="newer than this finkcube"):
+            call()
+    assert _read_json(str(store), "zarr.json")["attributes"][STORE_ATTR] == 99
