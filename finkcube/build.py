@@ -225,6 +225,7 @@ def build_store(
     overwrite: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = False,
+    scheduler: Any = None,
 ) -> BuildReport:
     """Build one cube per object into one Zarr store; a re-run resumes.
 
@@ -247,6 +248,10 @@ def build_store(
         else refused).
     storage_options : mapping, optional
         Passed to fsspec for URLs.
+    scheduler : str or distributed.Client, optional
+        Run the per-object work as tasks on a dask.distributed cluster (a scheduler address
+        such as ``tcp://host:8786``, or a connected client); see
+        :func:`finkcube.distributed.build_store_distributed`. The result is the same store.
 
     Returns
     -------
@@ -262,6 +267,21 @@ def build_store(
     >>> report.count("built")
     1
     """
+    if scheduler is not None:
+        from finkcube.distributed import build_store_distributed
+
+        return build_store_distributed(
+            object_ids,
+            store,
+            scheduler=scheduler,
+            url=client.url if client is not None else url,
+            planes=planes,
+            size=size,
+            columns=columns,
+            workers=workers,
+            overwrite=overwrite,
+            storage_options=storage_options,
+        )
     started = time.perf_counter()
     ids = parse_ids(object_ids)
     if not ids:
