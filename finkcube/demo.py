@@ -51,5 +51,5 @@ def run_demo(out: str | Path = "finkcube-demo") -> Iterator[str]:
         sorted(set(cube.band.values.tolist()))
     )
     preview = render(store, oid, folder / "preview.png")
-    yield f"preview of the first and last epochs: {preview}"
+    yield f"preview (stamps of epochs spread over time, light curve): {preview}"
     yield f"reopen it with: xarray.open_zarr({str(store)!r}, group='{oid}')"
