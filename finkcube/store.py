@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -58,6 +59,7 @@ __all__ = [
     "STORE_ATTR",
     "CubeSummary",
     "StoreSummary",
+    "check_store",
     "cube_summary",
     "delete_cube",
     "finalize_store",
@@ -116,6 +118,27 @@ class _Where:
             return None
         except orjson.JSONDecodeError as exc:
             raise StoreError(f"{self.url}: {'/'.join(parts)} is not JSON ({exc})") from exc
+
+    def write_json(self, data: Mapping[str, Any], *parts: str) -> None:
+        """Write a small JSON file whole: a kill never leaves it half written.
+
+        A local file is written aside and renamed over the old one (object stores put
+        whole objects anyway).
+        """
+        from fsspec.implementations.local import LocalFileSystem
+
+        path, raw = self.path(*parts), orjson.dumps(data)
+        if not isinstance(self.fs, LocalFileSystem):
+            self.fs.pipe_file(path, raw)
+            return
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            with open(partial, "wb") as file:
+                file.write(raw)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
 
     def read_many(self, parts: Iterable[str]) -> dict[str, bytes]:
         """Read many files at once (concurrently on object stores); missing ones left out."""
@@ -180,7 +203,7 @@ def _unfinalize(where: _Where, meta: dict[str, Any]) -> None:
     if _CONSOLIDATED in meta:
         logger.info("%s: dropping the root's consolidated metadata until finalize", where.url)
         meta = {k: v for k, v in meta.items() if k != _CONSOLIDATED}
-        where.fs.pipe_file(where.path(_META), orjson.dumps(meta))
+        where.write_json(meta, _META)
 
 
 def _is_complete(meta: Mapping[str, Any] | None) -> bool:
@@ -193,6 +216,68 @@ def _consolidated(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def _target(where: _Where, overwrite: bool) -> tuple[dict[str, Any] | None, bool]:
+    """The root's metadata if a finkcube store is there, and whether anything is there.
+
+    Raises StoreError for something other than a finkcube store unless ``overwrite``.
+    """
+    meta = _store_meta(where)
+    occupied = meta is not None or (
+        where.fs.exists(where.root)
+        and not (where.fs.isdir(where.root) and not where.fs.ls(where.root, detail=False))
+    )
+    if meta is None and occupied and not overwrite:
+        raise StoreError(
+            f"{where.url} exists and is not a finkcube store; pass --overwrite "
+            "(overwrite=True) to replace it"
+        )
+    return meta, occupied
+
+
+def check_store(
+    store: str | os.PathLike[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> bool:
+    """Tell whether a finkcube store is at ``store``, refusing what may not be written to.
+
+    Reads only: a build calls it before it sends a request, and creates the store
+    (:func:`init_store`) only once it has something to write.
+
+    Parameters
+    ----------
+    store : str or path
+        A local path or an fsspec URL.
+    storage_options : mapping, optional
+        Passed to fsspec for URLs.
+    overwrite : bool
+        Whether whatever is there may be replaced.
+
+    Returns
+    -------
+    bool
+        True when a finkcube store is there; False when nothing (or an empty directory) is,
+        or, with ``overwrite``, something that would be replaced.
+
+    Raises
+    ------
+    StoreError
+        When ``store`` holds something else and ``overwrite`` is false, or holds a store of
+        a newer layout.
+
+    Examples
+    --------
+    >>> check_store("memory://doc-check.zarr")
+    False
+    >>> init_store("memory://doc-check.zarr")
+    >>> check_store("memory://doc-check.zarr")
+    True
+    """
+    meta, _ = _target(_where(store, storage_options), overwrite)
+    return meta is not None
 
 
 def init_store(
@@ -224,20 +309,13 @@ def init_store(
     >>> init_store("memory://doc-init.zarr")  # a finkcube store is reused
     """
     where = _where(store, storage_options)
-    meta = _store_meta(where)
+    meta, occupied = _target(where, overwrite)
     if meta is not None and not overwrite:
         _unfinalize(where, meta)
         return
-    if where.fs.exists(where.root):
-        empty = where.fs.isdir(where.root) and not where.fs.ls(where.root, detail=False)
-        if not (overwrite or empty):
-            raise StoreError(
-                f"{where.url} is not a finkcube store; pass --overwrite (overwrite=True) "
-                "to replace it"
-            )
-        if not empty:
-            logger.warning("%s: replacing what was there (overwrite)", where.url)
-            where.fs.rm(where.root, recursive=True)
+    if occupied:
+        logger.warning("%s: replacing what was there (overwrite)", where.url)
+        where.fs.rm(where.root, recursive=True)
     import zarr
 
     zarr.create_group(
@@ -332,7 +410,7 @@ def write_cube(
     meta[_CONSOLIDATED] = _consolidated(
         {name: orjson.loads(found[f"{group}/{name}/{_META}"]) for name in names}
     )
-    where.fs.pipe_file(where.path(group, _META), orjson.dumps(meta))
+    where.write_json(meta, group, _META)
     logger.debug("%s: cube %s written", where.url, group)
 
 
@@ -405,17 +483,23 @@ def finalize_store(
         flat[group] = {**group_meta, _CONSOLIDATED: _consolidated({})}
         flat.update({f"{group}/{name}": member for name, member in members.items()})
     meta[_CONSOLIDATED] = _consolidated(flat)
-    where.fs.pipe_file(where.path(_META), orjson.dumps(meta))
+    where.write_json(meta, _META)
 
 
 def _groups(where: _Where) -> dict[str, dict[str, Any] | None]:
     """Each object group's metadata (None where it has no ``zarr.json`` yet)."""
     names = where.children()
     found = where.read_many(f"{name}/{_META}" for name in names)
-    return {
-        name: orjson.loads(found[key]) if (key := f"{name}/{_META}") in found else None
-        for name in names
-    }
+    return {name: _loads_or_none(found.get(f"{name}/{_META}")) for name in names}
+
+
+def _loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
+    """A group's metadata, or None when it is absent or unreadable (an interrupted write)."""
+    try:
+        meta = orjson.loads(raw) if raw is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def is_complete(
