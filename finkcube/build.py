@@ -28,6 +28,7 @@ from finkcube.errors import FinkcubeError, InputError, NotFoundError
 from finkcube.fetch import fetch_objects, list_sources, wire_columns
 from finkcube.ids import parse_id, parse_ids
 from finkcube.store import (
+    check_store,
     delete_cube,
     finalize_store,
     init_store,
@@ -41,6 +42,8 @@ __all__ = ["BuildReport", "ObjectResult", "build_cube", "build_store", "update_s
 logger = logging.getLogger(__name__)
 
 Status = Literal["built", "skipped", "updated", "unchanged", "failed"]
+#: Why an object the service lists no source for fails.
+UNKNOWN_OBJECT = "the service lists no source for it (unknown diaObjectId?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class ObjectResult:
         diaSourceIds whose cutouts the service could not give.
     error : str or None
         Why the object failed, when it did.
+    not_found : bool
+        The object failed because the service lists no source for it (an unknown id: the
+        user's to fix, not a failure of the service).
     """
 
     object_id: int
@@ -69,6 +75,18 @@ class ObjectResult:
     added: int = 0
     missing: tuple[int, ...] = ()
     error: str | None = None
+    not_found: bool = False
+
+    @classmethod
+    def unknown(cls, object_id: int) -> ObjectResult:
+        """The result of an object the service lists no source for.
+
+        Examples
+        --------
+        >>> ObjectResult.unknown(12).not_found
+        True
+        """
+        return cls(object_id, "failed", error=UNKNOWN_OBJECT, not_found=True)
 
 
 @dataclass(slots=True)
@@ -180,9 +198,7 @@ def build_cube(
     try:
         records = list_sources(active, [oid], columns)[oid]
         if not records:
-            raise NotFoundError(
-                f"diaObjectId {oid}: the service lists no source for it (unknown object?)"
-            )
+            raise NotFoundError(f"diaObjectId {oid}: {UNKNOWN_OBJECT}")
         for _, recs, cutouts, _missing in fetch_objects(active, [(oid, records)], planes, progress):
             return _assemble(active, oid, recs, cutouts, planes, size, columns)
         raise AssertionError("unreachable: one object planned, none fetched")
@@ -233,6 +249,11 @@ def build_store(
     interrupted is redone. Sources of many objects are listed in batches, and the cutout
     requests of all objects share one bounded pool of ``workers`` threads.
 
+    Nothing is written before it is needed: ``store`` is checked first (a path that holds
+    something else is refused before any request is sent), and it is created only once
+    some object has sources to build. An object the service lists no source for ends
+    ``failed`` with ``not_found`` set; the others are built.
+
     Parameters
     ----------
     object_ids : iterable of int or str
@@ -257,6 +278,17 @@ def build_store(
     -------
     BuildReport
         One :class:`ObjectResult` per object.
+
+    Raises
+    ------
+    InputError
+        For a bad id or option (nothing is sent).
+    StoreError
+        When ``store`` holds something other than a finkcube store and ``overwrite`` is
+        false (nothing is sent).
+    TransportError, ServiceError
+        When the service cannot be reached or keeps failing once retries are spent; the
+        objects written so far stay complete and a re-run resumes.
 
     Examples
     --------
@@ -288,23 +320,31 @@ def build_store(
         raise InputError("no diaObjectId given: pass ids or --objects-file")
     planes = _check_planes(planes)
     size = _check_size(size)
+    # Read only, before any request: a foreign path is refused, a store to resume is found.
+    resume = check_store(store, storage_options=storage_options, overwrite=overwrite)
+    resume = resume and not overwrite
+    done = set(list_objects(store, storage_options=storage_options)) if resume else set()
     own = client is None
     active = FinkClient(url, workers=workers or 8) if client is None else client
     report = BuildReport(str(store))
+    ready = False
     try:
-        init_store(store, storage_options=storage_options, overwrite=overwrite)
-        done = set(list_objects(store, storage_options=storage_options))
         todo = [oid for oid in ids if oid not in done]
         report.results.extend(ObjectResult(oid, "skipped") for oid in ids if oid in done)
-        listed = list_sources(active, todo, columns)
+        listed = list_sources(active, todo, columns) if todo else {}
         plan: list[tuple[int, list[dict[str, Any]]]] = []
         for oid in todo:
             if listed[oid]:
                 plan.append((oid, listed[oid]))
             else:
-                report.results.append(
-                    ObjectResult(oid, "failed", error="the service lists no source for it")
-                )
+                logger.info("diaObjectId %s: %s", oid, UNKNOWN_OBJECT)
+                report.results.append(ObjectResult.unknown(oid))
+        if not plan and not resume:
+            logger.info("%s: nothing to build; nothing written", store)
+            report.seconds = time.perf_counter() - started
+            return report
+        init_store(store, storage_options=storage_options, overwrite=overwrite)
+        ready = True
         for oid, _ in plan:
             delete_cube(store, oid, storage_options=storage_options)
         for oid, recs, cutouts, missing in fetch_objects(active, plan, planes, progress):
@@ -319,7 +359,8 @@ def build_store(
             report.results.append(ObjectResult(oid, "built", n, n, tuple(missing)))
             logger.info("diaObjectId %s: %d epochs written", oid, n)
     finally:
-        finalize_store(store, storage_options=storage_options)
+        if ready:
+            finalize_store(store, storage_options=storage_options)
         if own:
             active.close()
     report.seconds = time.perf_counter() - started
@@ -371,6 +412,7 @@ def update_store(
         active = FinkClient(default_url, workers=workers or 8)
     else:
         active = client
+    changed = False
     try:
         # Objects built alike (planes, columns) are listed and fetched together.
         alike: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -390,14 +432,21 @@ def update_store(
                     report.results.append(ObjectResult(oid, "unchanged", cubes[oid].sizes["time"]))
             for oid, recs, cutouts, missing in fetch_objects(active, plan, planes, progress):
                 old = cubes[oid].load()
-                merged = merge_cubes(old, recs, cutouts, missing=missing)
+                try:
+                    merged = merge_cubes(old, recs, cutouts, missing=missing)
+                except FinkcubeError as exc:
+                    logger.error("diaObjectId %s: %s", oid, exc)
+                    report.results.append(ObjectResult(oid, "failed", error=str(exc)))
+                    continue
+                changed = True
                 write_cube(merged, store, storage_options=storage_options)
                 n = merged.sizes["time"]
                 report.results.append(
                     ObjectResult(oid, "updated", n, n - old.sizes["time"], tuple(missing))
                 )
     finally:
-        finalize_store(store, storage_options=storage_options)
+        if changed:  # a store with nothing new is left byte for byte as it was
+            finalize_store(store, storage_options=storage_options)
         if own:
             active.close()
     report.seconds = time.perf_counter() - started

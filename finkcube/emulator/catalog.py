@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from finkcube._types import KINDS
+from finkcube._types import KINDS, MAX_SIDE, MIN_SIDE
 from finkcube.emulator.alerts import RealAlert, read_alerts, sample_alerts_path
 from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
 from finkcube.emulator.records import (
@@ -368,7 +368,9 @@ class Catalog:
             raise NotFoundError(f"the cutout {kind} of diaSource {source_id} is null")
         return plane.copy()
 
-    def add_sources(self, object_id: int, count: int, *, older: bool = False) -> list[int]:
+    def add_sources(
+        self, object_id: int, count: int, *, older: bool = False, side: int | None = None
+    ) -> list[int]:
         """Give an object ``count`` new sources and return their diaSourceIds.
 
         Parameters
@@ -380,12 +382,19 @@ class Catalog:
         older : bool, optional
             False (default): the new sources are newer than every existing one. True: late
             sources, older than the object's newest source (between its epochs).
+        side : int, optional
+            The cutout side of every new source, in [30, 102] (default: drawn from 30 to
+            40, like the objects' own).
 
         Raises
         ------
         NotFoundError
             For an unknown object.
+        InputError
+            For a side outside [30, 102].
         """
+        if side is not None and not MIN_SIDE <= int(side) <= MAX_SIDE:
+            raise InputError(f"invalid side {side!r}: expected {MIN_SIDE} to {MAX_SIDE} pixels")
         with self._lock:
             obj = self._objects.get(int(object_id))
             if obj is None:
@@ -399,6 +408,8 @@ class Catalog:
             else:
                 times = (newest + 0.5 + np.arange(count, dtype=float)).tolist()
             sides = self._rng.integers(30, 41, size=count).tolist()
+            if side is not None:
+                sides = [int(side)] * count
             return [int(r["r:diaSourceId"]) for r in self._grow(obj, times, sides)]
 
     def bulk_objects(self, n: int, sources: tuple[int, int] = (20, 40)) -> list[int]:

@@ -1,0 +1,178 @@
+"""Scale (issue 6): many objects, incremental updates, dask.distributed, S3 stores.
+
+Every test talks to an emulator of this module (the catalog is mutated: new objects, new
+sources), over real sockets. The S3 tests use moto's server on loopback, the distributed
+tests a ``LocalCluster`` of two worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import finkcube.fetch
+from finkcube import FinkClient, build_cube, build_store, open_cube, update_store
+from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
+from finkcube.cli import main
+from finkcube.emulator import Emulator
+from finkcube.errors import InputError
+from finkcube.store import list_objects
+
+#: Attributes that differ between two builds of the same data.
+VOLATILE = ("created", "updated", "api_url")
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    """An emulator of this module's own: its tests add objects and sources."""
+    with Emulator(latency_ms=2.0, faults=0.0, seed=6) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[FinkClient]:
+    with FinkClient(emu.url, workers=4, timeout=10, retries=2, backoff=0.01, env={}) as c:
+        yield c
+
+
+def comparable(ds: xr.Dataset) -> xr.Dataset:
+    """The cube in memory, without the attributes that say when and from where it was built."""
+    out = ds.compute()  # a new object: the caller's keeps its attributes
+    out.attrs = {k: v for k, v in ds.attrs.items() if k not in VOLATILE}
+    return out
+
+
+def assert_same_cube(got: xr.Dataset, expected: xr.Dataset) -> None:
+    """Equal value for value, coordinates and attributes included (volatile ones aside)."""
+    got, expected = comparable(got), comparable(expected)
+    xr.testing.assert_equal(got, expected)
+    assert got.attrs == expected.attrs
+    for name in expected.variables:  # strings: object in memory, StringDType once stored
+        kinds = {v[name].dtype.kind.replace("T", "O") for v in (got, expected)}
+        assert len(kinds) == 1, name
+
+
+def assert_same_store(store: str, reference: str, ids: list[int], **options: Any) -> None:
+    """Two stores hold the same objects with the same cubes."""
+    assert list_objects(store, storage_options=options or None) == sorted(ids)
+    assert list_objects(reference) == sorted(ids)
+    for oid in ids:
+        assert_same_cube(open_cube(store, oid, storage_options=options or None),
+                         open_cube(reference, oid))  # fmt: skip
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a local store: its bytes and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --------------------------------------------------------------------------- the emulator
+
+
+def test_add_sources_can_choose_the_side(emu: Emulator) -> None:
+    catalog = emu.catalog
+    (oid,) = catalog.bulk_objects(1, sources=(3, 3))
+    (big,) = catalog.add_sources(oid, 1, side=64)
+    assert catalog.array(big, "Science").shape == (64, 64)
+    drawn = catalog.add_sources(oid, 2)
+    assert all(30 <= catalog.array(s, "Template").shape[0] <= 40 for s in drawn)
+    with pytest.raises(InputError, match="invalid side"):
+        catalog.add_sources(oid, 1, side=103)
+
+
+# --------------------------------------------------------------------------- many objects
+
+
+def test_many_objects_from_a_file_equal_one_by_one(
+    emu: Emulator, client: FinkClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = emu.catalog.bulk_objects(12, sources=(3, 6))
+    listing = tmp_path / "ids.txt"
+    listing.write_text("# tonight's objects\n" + "\n".join(map(str, ids)) + "\n\n")
+    batch, workers = 5, 3
+    monkeypatch.setattr(finkcube.fetch, "SOURCES_BATCH", batch)
+    store = tmp_path / "cubes.zarr"
+    emu.reset_stats()
+    status = main(["build", "--objects-file", str(listing), "--out", str(store),
+                   "--url", emu.url, "--workers", str(workers)])  # fmt: skip
+    assert status == 0
+    sources = sum(len(emu.catalog.records(oid)) for oid in ids)
+    assert emu.requests[SOURCES_PATH] == math.ceil(len(ids) / batch)
+    assert emu.requests[CUTOUTS_PATH] == sources  # one request per source, none twice
+    assert 1 <= emu.max_in_flight <= workers
+    assert list_objects(store) == sorted(ids)
+    for oid in ids:
+        assert_same_cube(open_cube(store, oid), build_cube(oid, client=client))
+
+
+# --------------------------------------------------------------------------- update
+
+
+def test_update_adds_only_new_sources_and_equals_a_fresh_build(
+    emu: Emulator, client: FinkClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = emu.catalog
+    grows, quiet = catalog.bulk_objects(2, sources=(5, 8))
+    gappy = catalog.named("missing_cutout")  # one source without cutouts: never refetched
+    ids = [grows, quiet, gappy]
+    store = tmp_path / "cubes.zarr"
+    assert build_store(ids, store, client=client).count("built") == 3
+    canvas = open_cube(store, grows).sizes["x"]
+    before = {oid: comparable(open_cube(store, oid)) for oid in (quiet, gappy)}
+
+    newer = catalog.add_sources(grows, 2)
+    (late,) = catalog.add_sources(grows, 1, older=True)
+    (wide,) = catalog.add_sources(grows, 1, side=canvas + 21)
+    emu.reset_stats()
+    assert main(["update", str(store)]) == 0  # the URL each cube was built from
+    assert "1 updated" in capsys.readouterr().out
+    assert emu.requests[CUTOUTS_PATH] == 4  # the new sources only
+    assert emu.requests[SOURCES_PATH] == 1  # the three objects in one batch
+
+    updated = open_cube(store, grows)
+    assert_same_cube(updated, build_cube(grows, client=client))
+    times = updated.time.values
+    assert (np.diff(times) > 0).all()
+    ids_in_order = updated.diaSourceId.values.tolist()
+    assert ids_in_order[-3:] == [*newer, wide]
+    assert ids_in_order.index(late) < len(ids_in_order) - 3  # placed in order, not appended
+    assert updated.sizes["x"] == canvas + 21  # re-padded to the new stamp
+    assert updated.side.values[-1] == canvas + 21
+    assert "updated" in updated.attrs
+    for oid, cube in before.items():
+        assert_same_cube(open_cube(store, oid), cube)
+        assert "updated" not in open_cube(store, oid).attrs
+
+    # Nothing new: no cutout request, not one byte (or time stamp) of the store changes.
+    files = snapshot(store)
+    emu.reset_stats()
+    assert main(["update", str(store), "--url", emu.url]) == 0
+    assert "3 unchanged" in capsys.readouterr().out
+    assert emu.requests[CUTOUTS_PATH] == 0
+    assert snapshot(store) == files
+
+
+def test_update_of_chosen_objects_and_unknown_ones(
+    emu: Emulator, client: FinkClient, tmp_path: Path
+) -> None:
+    first, second = emu.catalog.bulk_objects(2, sources=(3, 4))
+    store = tmp_path / "cubes.zarr"
+    build_store([first, second], store, client=client)
+    emu.catalog.add_sources(first, 1)
+    emu.catalog.add_sources(second, 1)
+    report = update_store(store, client=client, object_ids=[second])
+    assert [(r.object_id, r.status, r.added) for r in report.results] == [(second, "updated", 1)]
+    assert_same_cube(open_cube(store, second), build_cube(second, client=client))
+    assert open_cube(store, first).sizes["time"] == len(emu.catalog.records(first)) - 1
+    with pytest.raises(InputError, match="build it first"):
+        update_store(store, client=client, object_ids=[emu.catalog.named("single")])
