@@ -1,8 +1,8 @@
 """The exported API: ``finkcube.__all__`` lists exactly the public names, all documented."""
 
 from __future__ import annotations
-
 import __future__
+
 import inspect
 import subprocess
 import sys
