@@ -12,13 +12,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from finkcube import __version__
 from finkcube._config import resolve_url
 from finkcube._types import DEFAULT_URL, PLANES_ARGS, URL_ENV
 from finkcube.errors import FinkcubeError, InputError, NotFoundError
 from finkcube.ids import parse_id, read_objects_file
+
+if TYPE_CHECKING:
+    from finkcube.build import BuildReport
 
 __all__ = ["main", "main_entry"]
 
@@ -140,15 +143,33 @@ def _object_ids(args: argparse.Namespace) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def _report_failures(report: object) -> int:
-    failed = report.failed  # type: ignore[attr-defined]
+#: How many unknown ids an error line names before it only counts the others.
+_NAMED_IDS = 5
+
+
+def _unknown_message(ids: Sequence[int]) -> str:
+    """One line naming the objects the service lists no source for."""
+    named = ", ".join(str(i) for i in ids[:_NAMED_IDS])
+    more = f" and {len(ids) - _NAMED_IDS} more" if len(ids) > _NAMED_IDS else ""
+    noun = "diaObjectId" if len(ids) == 1 else "diaObjectIds"
+    return f"the service lists no source for {noun} {named}{more}: unknown object? check the id"
+
+
+def _report_failures(report: BuildReport) -> int:
+    """Print the failed objects (unknown ones on one line); 2 if all are unknown, else 1."""
+    failed = report.failed
+    unknown = [r.object_id for r in failed if r.not_found]
     for result in failed:
-        print(f"finkcube: diaObjectId {result.object_id} failed: {result.error}", file=sys.stderr)
+        if not result.not_found:
+            print(
+                f"finkcube: diaObjectId {result.object_id} failed: {result.error}",
+                file=sys.stderr,
+            )
+    if unknown:
+        print(f"finkcube: error: {_unknown_message(unknown)}", file=sys.stderr)
     if not failed:
         return EXIT_OK
-    if all("no source" in (r.error or "") for r in failed):
-        return EXIT_USAGE
-    return EXIT_FAILURE
+    return EXIT_USAGE if len(unknown) == len(failed) else EXIT_FAILURE
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -180,6 +201,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=None,
         )
+    if report.results and all(r.not_found for r in report.results):
+        unknown = [r.object_id for r in report.results]
+        print(f"finkcube: error: {_unknown_message(unknown)}; nothing written", file=sys.stderr)
+        return EXIT_USAGE
     print(report.summary())
     return _report_failures(report)
 

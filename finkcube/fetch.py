@@ -16,7 +16,7 @@ from typing import Any
 from finkcube._types import DEFAULT_COLUMNS, REQUIRED_COLUMNS, PlanesArg, rubin_column
 from finkcube.client import FinkClient
 from finkcube.decode import SourceCutouts
-from finkcube.errors import CubeError, NotFoundError, ServiceError
+from finkcube.errors import CubeError, DecodeError, NotFoundError, ServiceError
 from finkcube.ids import parse_id
 
 __all__ = ["fetch_objects", "list_sources", "wire_columns"]
@@ -45,8 +45,11 @@ def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCut
     """Return a function fetching one source's three cutouts, or None when they are unusable.
 
     A source is left out, with a log message saying why, when the service has no alert
-    behind it (an empty reply), when its alert lacks a cutout (HTTP 500), or when its three
-    kinds disagree in shape.
+    behind it (an empty reply), when its alert lacks a cutout (HTTP 500), when its reply
+    still cannot be decoded once retries are spent (a FITS request answered with an error
+    text: the service's cutout store failed on it), or when its three kinds disagree in
+    shape. Any other failure (the service unreachable, 5xx after every retry) stops the
+    build with the client's error.
     """
     fetch = client.cutout_arrays if planes == "data" else client.cutout_fits
 
@@ -58,9 +61,12 @@ def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCut
         except CubeError as exc:
             logger.warning("%s; source left out", exc)
         except ServiceError as exc:
-            if exc.status != _MISSING_CUTOUT_STATUS:
+            if isinstance(exc.__cause__, DecodeError):
+                logger.warning("diaSourceId %s left out: %s", source_id, exc)
+            elif exc.status == _MISSING_CUTOUT_STATUS:
+                logger.warning("diaSourceId %s: cutout missing from the alert; left out", source_id)
+            else:
                 raise
-            logger.warning("diaSourceId %s: cutout missing from the alert; left out", source_id)
         return None
 
     return fetch_one
