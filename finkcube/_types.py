@@ -14,8 +14,12 @@ KINDS: Final = ("Science", "Template", "Difference")
 DIMS: Final = ("time", "kind", "y", "x", "plane")
 #: Dimensions of the PSF variable (``planes="all"`` only).
 PSF_DIMS: Final = ("time", "kind", "psf_y", "psf_x")
+#: The per-pixel planes: ``data`` (every cube), ``variance`` and ``mask`` (FITS only).
+DATA_PLANE: Final = "data"
+VARIANCE_PLANE: Final = "variance"
+MASK_PLANE: Final = "mask"
 #: Per-pixel planes a Rubin cutout FITS file can hold, in the order of the ``plane`` axis.
-PLANES: Final = ("data", "variance", "mask")
+PLANES: Final = (DATA_PLANE, VARIANCE_PLANE, MASK_PLANE)
 #: The data variable of a cube.
 CUTOUT_VAR: Final = "cutout"
 #: The PSF variable of a cube built with ``planes="all"``.
@@ -24,6 +28,27 @@ PSF_VAR: Final = "psf"
 WCS_VAR: Final = "wcs_header"
 #: The time coordinate's source column.
 TIME_COLUMN: Final = "midpointMjdTai"
+#: Rubin's id columns: the per-epoch ``diaSourceId`` coordinate and the object's id (an
+#: attribute of the cube and the name of its store group).
+SOURCE_ID: Final = "diaSourceId"
+OBJECT_ID: Final = "diaObjectId"
+#: The per-epoch band coordinate.
+BAND: Final = "band"
+#: Per-epoch coordinates of the cube's own: each stamp's side before padding or cropping, and
+#: whether it was centre-cropped to the canvas; per epoch and kind, the PSF's side (0: none).
+SIDE: Final = "side"
+CROPPED: Final = "cropped"
+PSF_SIDE: Final = "psf_side"
+#: Cube attributes: the diaSourceIds left out for want of cutouts (decimal strings), and each
+#: source column's coordinate name and JSON type.
+MISSING_ATTR: Final = "missing_diaSourceIds"
+COLUMNS_ATTR: Final = "source_columns"
+
+#: Names of the FITS extensions of a Rubin cutout file (CCDData serialisation): the
+#: uncertainty (variance), the mask and the PSF image.
+UNCERT_EXTNAME: Final = "UNCERT"
+MASK_EXTNAME: Final = "MASK"
+PSF_EXTNAME: Final = "PSFIMAGE"
 
 Kind = Literal["Science", "Template", "Difference"]
 KindArg = Literal["Science", "Template", "Difference", "All"]
@@ -37,6 +62,13 @@ OUTPUT_FORMATS: Final = ("array", "FITS", "PNG")
 SOURCE_OUTPUT_FORMATS: Final = ("json", "csv", "parquet", "votable")
 STRETCHES: Final = ("sigmoid", "linear", "sqrt", "power", "log")
 CONVOLUTION_KERNELS: Final = ("gauss", "box")
+#: The fields of a PNG cutout request that shape the picture (each optional).
+STRETCH_OPTION: Final = "stretch"
+COLORMAP_OPTION: Final = "colormap"
+PMIN_OPTION: Final = "pmin"
+PMAX_OPTION: Final = "pmax"
+KERNEL_OPTION: Final = "convolution_kernel"
+PNG_OPTIONS: Final = (STRETCH_OPTION, COLORMAP_OPTION, PMIN_OPTION, PMAX_OPTION, KERNEL_OPTION)
 PLANES_ARGS: Final = ("data", "all")
 
 #: Prefix of the Rubin alert columns in ``/api/v1/sources`` records.
@@ -57,10 +89,10 @@ MAX_SIDE: Final = 102
 
 #: Source columns finkcube asks for by default (``r:`` prefix on the wire).
 DEFAULT_COLUMNS: Final = (
-    "diaSourceId",
-    "diaObjectId",
-    "midpointMjdTai",
-    "band",
+    SOURCE_ID,
+    OBJECT_ID,
+    TIME_COLUMN,
+    BAND,
     "psfFlux",
     "psfFluxErr",
     "snr",
@@ -69,7 +101,7 @@ DEFAULT_COLUMNS: Final = (
     "bboxSize",
 )
 #: Columns finkcube always needs, whatever the user asks for.
-REQUIRED_COLUMNS: Final = ("diaSourceId", "diaObjectId", "midpointMjdTai", "band")
+REQUIRED_COLUMNS: Final = (SOURCE_ID, OBJECT_ID, TIME_COLUMN, BAND)
 
 
 def cutout_key(kind: str) -> str:
