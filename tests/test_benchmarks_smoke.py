@@ -1,0 +1,74 @@
+"""The benchmark script runs end to end at tiny sizes, so that it cannot rot.
+
+No timing is asserted here: the figures themselves are the benchmark's business
+(``python benchmarks/run.py``); this only checks that every figure is produced and that the
+counts behind them are the ones asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "run.py"
+EXPECTED_ROWS = [
+    "B1a",
+    "B1b",
+    "B1c",
+    "B1d",
+    "B1e",
+    "B2a",
+    "B2b",
+    "B3a",
+    "B3b",
+    "B3c",
+    "B3d",
+    "B4a",
+    "B4b",
+]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
+    saved = tmp_path / "figures.json"
+    done = _run("--quick", "--objects", "6", "--json", str(saved))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    figures = json.loads(saved.read_text())
+    rows = {row["id"]: row for row in figures["rows"]}
+    assert list(rows) == EXPECTED_ROWS
+    for row_id, row in rows.items():
+        assert row["finkcube"] is not None, row_id
+        assert row["finkcube"] > 0, row_id
+        assert row_id in done.stdout
+    assert "machine:" in done.stdout
+
+    # The counts behind the figures are the sizes asked for.
+    assert figures["figures"]["B1"]["sources"] == figures["params"]["object_sources"]
+    assert figures["figures"]["B2"]["full"]["built"] == 6
+    assert figures["figures"]["B2"]["tenth"]["built"] == 1
+    assert figures["figures"]["B3"]["stamps"] == figures["figures"]["B4"]["stamps"]
+    assert figures["figures"]["B3"]["bytes"] == figures["figures"]["B4"]["padded_bytes"]
+    assert "chunks" in figures["figures"]["B4"]["layout"]
+
+
+def test_only_rejects_an_unknown_benchmark() -> None:
+    done = _run("--only", "B1,B9")
+    assert done.returncode == 2
+    assert "B9" in done.stderr
