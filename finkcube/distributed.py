@@ -14,12 +14,20 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from finkcube._types import PlanesArg
 from finkcube.build import BuildReport, ObjectResult, _assemble, _check_planes, _check_size
 from finkcube.client import FinkClient
 from finkcube.errors import FinkcubeError, InputError
 from finkcube.fetch import fetch_objects, list_sources
 from finkcube.ids import parse_ids
-from finkcube.store import delete_cube, finalize_store, init_store, list_objects, write_cube
+from finkcube.store import (
+    check_store,
+    delete_cube,
+    finalize_store,
+    init_store,
+    list_objects,
+    write_cube,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -28,34 +36,45 @@ __all__ = ["build_store_distributed"]
 
 logger = logging.getLogger(__name__)
 
+#: The key of an object's task is ``finkcube-build-ID``.
+TASK_PREFIX = "finkcube-build"
+
 
 def _build_object_task(
     object_id: int,
     records: list[dict[str, Any]],
     store: str,
     url: str,
-    planes: str,
+    planes: PlanesArg,
     size: int | None,
     columns: Sequence[str] | None,
     workers: int,
     storage_options: Mapping[str, Any] | None,
 ) -> ObjectResult:
-    """Fetch, assemble and write one object's cube (runs on a dask worker)."""
+    """Fetch, assemble and write one object's cube (runs on a dask worker).
+
+    A failure of this object (the service, its cutouts, the store) is its result, so that
+    one object cannot stop the others; anything else raises.
+    """
     with FinkClient(url, workers=workers) as client:
         try:
             for oid, recs, cutouts, missing in fetch_objects(
-                client,
-                [(object_id, records)],
-                planes,
-                False,  # type: ignore[arg-type]
+                client, [(object_id, records)], planes, False
             ):
-                cube = _assemble(client, oid, recs, cutouts, planes, size, columns)  # type: ignore[arg-type]
+                cube = _assemble(client, oid, recs, cutouts, planes, size, columns)
                 write_cube(cube, store, storage_options=storage_options)
                 n = cube.sizes["time"]
                 return ObjectResult(oid, "built", n, n, tuple(missing))
         except FinkcubeError as exc:
+            logger.error("diaObjectId %s: %s", object_id, exc)
             return ObjectResult(object_id, "failed", error=str(exc))
     raise AssertionError("unreachable: one object planned, none fetched")
+
+
+def _wait(futures: list[Any]) -> None:
+    from distributed import wait
+
+    wait(futures)
 
 
 def _connect(scheduler: str | Client) -> tuple[Client, bool]:
@@ -68,9 +87,18 @@ def _connect(scheduler: str | Client) -> tuple[Client, bool]:
     if isinstance(scheduler, Client):
         return scheduler, False
     try:
-        return Client(scheduler, timeout="10s"), True
+        # Waits up to dask's ``distributed.comm.timeouts.connect`` (30 s by default).
+        return Client(scheduler), True
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
+
+
+def _absolute(store: str | os.PathLike[str]) -> str:
+    """A local path made absolute (workers may run elsewhere, from another directory)."""
+    text = os.fspath(store)
+    if "://" in text or "::" in text:
+        return text
+    return os.path.abspath(text)
 
 
 def build_store_distributed(
@@ -88,10 +116,16 @@ def build_store_distributed(
 ) -> BuildReport:
     """Build a store like :func:`~finkcube.build.build_store`, one dask task per object.
 
+    This process checks the ids and the store, lists the sources in batches and submits
+    one task per object; each task fetches that object's cutouts, assembles its cube and
+    writes its group. This process alone creates and finalises the store.
+
     Parameters
     ----------
     object_ids, store, url, planes, size, columns, overwrite, storage_options
-        As for :func:`~finkcube.build.build_store`.
+        As for :func:`~finkcube.build.build_store`. A local ``store`` path is made absolute;
+        the workers must see the same filesystem (or use an fsspec URL such as ``s3://``).
+        ``storage_options`` travel with each task (credentials included).
     scheduler : str or distributed.Client
         A scheduler address (``tcp://host:8786``) or a connected client.
     workers : int, optional
@@ -102,6 +136,14 @@ def build_store_distributed(
     -------
     BuildReport
         One result per object, as for a local build.
+
+    Raises
+    ------
+    InputError
+        For a bad id or option, or a scheduler that cannot be reached (nothing is sent).
+    StoreError
+        When ``store`` holds something other than a finkcube store and ``overwrite`` is
+        false (nothing is sent).
     """
     started = time.perf_counter()
     ids = parse_ids(object_ids)
@@ -109,42 +151,51 @@ def build_store_distributed(
         raise InputError("no diaObjectId given: pass ids or --objects-file")
     checked_planes = _check_planes(planes)
     size = _check_size(size)
+    target = _absolute(store)
+    resume = check_store(target, storage_options=storage_options, overwrite=overwrite)
+    resume = resume and not overwrite
+    done = set(list_objects(target, storage_options=storage_options)) if resume else set()
     report = BuildReport(str(store))
     dask_client, own = _connect(scheduler)
+    ready = False
     try:
         with FinkClient(url) as lister:
-            init_store(store, storage_options=storage_options, overwrite=overwrite)
-            done = set(list_objects(store, storage_options=storage_options))
             todo = [oid for oid in ids if oid not in done]
             report.results.extend(ObjectResult(oid, "skipped") for oid in ids if oid in done)
-            listed = list_sources(lister, todo, columns)
+            listed = list_sources(lister, todo, columns) if todo else {}
+            plan = [oid for oid in todo if listed[oid]]
+            report.results.extend(ObjectResult.unknown(oid) for oid in todo if not listed[oid])
+            if not plan and not resume:
+                logger.info("%s: nothing to build; nothing written", store)
+                report.seconds = time.perf_counter() - started
+                return report
+            init_store(target, storage_options=storage_options, overwrite=overwrite)
+            ready = True
             futures = []
-            for oid in todo:
-                if not listed[oid]:
-                    report.results.append(
-                        ObjectResult(oid, "failed", error="the service lists no source for it")
-                    )
-                    continue
-                delete_cube(store, oid, storage_options=storage_options)
+            for oid in plan:
+                delete_cube(target, oid, storage_options=storage_options)
                 futures.append(
                     dask_client.submit(
                         _build_object_task,
                         oid,
                         listed[oid],
-                        str(store),
+                        target,
                         lister.url,
                         checked_planes,
                         size,
                         columns,
                         workers or 8,
                         storage_options,
-                        key=f"finkcube-build-{oid}",
+                        key=f"{TASK_PREFIX}-{oid}",
                         pure=False,
                     )
                 )
+            # Every task ends before the store is finalised, even when one of them raised.
+            _wait(futures)
             report.results.extend(dask_client.gather(futures))
     finally:
-        finalize_store(store, storage_options=storage_options)
+        if ready:
+            finalize_store(target, storage_options=storage_options)
         if own:
             dask_client.close()
     report.seconds = time.perf_counter() - started

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -20,6 +21,7 @@ import finkcube.fetch
 from finkcube import FinkClient, build_cube, build_store, open_cube, update_store
 from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.cli import main
+from finkcube.distributed import TASK_PREFIX
 from finkcube.emulator import Emulator
 from finkcube.errors import InputError
 from finkcube.store import list_objects
@@ -176,3 +178,74 @@ def test_update_of_chosen_objects_and_unknown_ones(
     assert open_cube(store, first).sizes["time"] == len(emu.catalog.records(first)) - 1
     with pytest.raises(InputError, match="build it first"):
         update_store(store, client=client, object_ids=[emu.catalog.named("single")])
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """A client of a LocalCluster of 2 worker processes (2 threads each), no dashboard."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+def test_distributed_build_equals_the_local_one(
+    emu: Emulator, client: FinkClient, dask_client: Any, tmp_path: Path
+) -> None:
+    from distributed import get_task_stream
+
+    ids = emu.catalog.bulk_objects(6, sources=(3, 6))
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    build_store(ids, local, client=client)
+    with get_task_stream(client=dask_client) as stream:
+        report = build_store(ids, str(remote), url=emu.url, workers=2, scheduler=dask_client)
+    assert report.count("built") == len(ids)
+    assert_same_store(str(remote), str(local), ids)
+    # One task per object, run by the cluster's worker processes.
+    assert sorted(str(task["key"]) for task in stream.data) == sorted(
+        f"{TASK_PREFIX}-{oid}" for oid in ids
+    )
+    assert {task["worker"] for task in stream.data} <= set(dask_client.scheduler_info()["workers"])
+    # A re-run resumes, as a local build does.
+    again = build_store(ids, str(remote), url=emu.url, scheduler=dask_client)
+    assert again.count("skipped") == len(ids)
+
+
+def test_distributed_build_from_the_command_line(
+    emu: Emulator, dask_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = emu.catalog.bulk_objects(3, sources=(3, 5))
+    local = tmp_path / "local.zarr"
+    assert main(["build", *map(str, ids), "--out", str(local), "--url", emu.url]) == 0
+    # A relative store path means this directory, not the workers' (they started elsewhere).
+    monkeypatch.chdir(tmp_path)
+    address = dask_client.scheduler.address
+    status = main(["build", *map(str, ids), "--out", "cluster.zarr", "--url", emu.url,
+                   "--scheduler", address])  # fmt: skip
+    assert status == 0
+    assert_same_store(str(tmp_path / "cluster.zarr"), str(local), ids)
+
+
+def test_unreachable_scheduler_is_a_usage_error(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("distributed")
+    (oid,) = emu.catalog.bulk_objects(1, sources=(1, 1))
+    emu.reset_stats()
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        status = main(["build", str(oid), "--out", str(tmp_path / "c.zarr"), "--url", emu.url,
+                       "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
+    assert status == 2
+    assert "dask scheduler" in capsys.readouterr().err
+    assert emu.requests[SOURCES_PATH] == 0
