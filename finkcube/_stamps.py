@@ -1,9 +1,11 @@
-"""Pure numpy cores shared by the ``ds.fink`` accessor and the ML dataset.
+"""Pure numpy cores on stamps: the cube's centring convention, resizing and normalisation.
 
-Both work on stamps whose two last axes are ``(y, x)``; everything before is a stack. The
-xarray side (:mod:`finkcube.accessor`) maps these functions over dask blocks with
-:func:`xarray.apply_ufunc`, and :class:`finkcube.ml.CubeDataset` calls them on the one epoch
-it reads, so both give the same numbers.
+:func:`placement` and :func:`placement_offset` say where a stamp sits in a cube's canvas;
+the cube builder (:mod:`finkcube.cube`), its inverse and :func:`finkcube.wcs.epoch_wcs` all
+use them. The other functions work on stamps whose two last axes are ``(y, x)``; everything
+before is a stack. The xarray side (:mod:`finkcube.accessor`) maps them over dask blocks
+with :func:`xarray.apply_ufunc`, and :class:`finkcube.ml.CubeDataset` calls them on the one
+epoch it reads, so both give the same numbers.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import Final, Literal
 
 import numpy as np
 
+from finkcube._types import DATA_PLANE, VARIANCE_PLANE
 from finkcube.errors import InputError
 
 __all__ = [
     "MAD_TO_SIGMA",
     "NORMALIZE_METHODS",
     "normalize_stamps",
+    "placement",
     "placement_offset",
     "resize_stamps",
 ]
@@ -27,11 +31,27 @@ __all__ = [
 MAD_TO_SIGMA: Final = 1.482602218505602
 #: Per-stamp normalisations :func:`normalize_stamps` knows.
 NORMALIZE_METHODS: Final = ("robust", "minmax")
-# TODO(move to _types): the plane names are spelled in _types.PLANES; these index into it.
-_DATA_PLANE: Final = "data"
-_VARIANCE_PLANE: Final = "variance"
 
 NormalizeMethod = Literal["robust", "minmax"]
+
+
+def placement(side: int, canvas: int) -> tuple[slice, slice, int]:
+    """Return ``(source, target, offset)``: where a stamp of ``side`` goes in ``canvas``.
+
+    ``offset`` is the canvas position of the stamp's pixel 0 (negative when cropped).
+
+    Examples
+    --------
+    >>> placement(30, 40)
+    (slice(0, 30, None), slice(5, 35, None), 5)
+    >>> placement(45, 40)
+    (slice(2, 42, None), slice(0, 40, None), -2)
+    """
+    if side <= canvas:
+        start = (canvas - side) // 2
+        return slice(0, side), slice(start, start + side), start
+    crop = (side - canvas) // 2
+    return slice(crop, crop + canvas), slice(0, canvas), -crop
 
 
 def placement_offset(side: np.ndarray | int, canvas: int) -> np.ndarray:
@@ -192,18 +212,18 @@ def normalize_stamps(
     if method not in NORMALIZE_METHODS:
         raise InputError(f"unknown normalisation {method!r}: expected one of {NORMALIZE_METHODS}")
     planes = list(planes)
-    if _DATA_PLANE not in planes:
-        raise InputError(f"normalising needs the {_DATA_PLANE!r} plane, got planes {planes}")
+    if DATA_PLANE not in planes:
+        raise InputError(f"normalising needs the {DATA_PLANE!r} plane, got planes {planes}")
     stamps = np.asarray(stamps)
     if stamps.ndim < 3 or stamps.shape[-3] != len(planes):
         raise InputError(f"stamps of shape {stamps.shape} do not hold the planes {planes}")
-    centre, scale = _stats(stamps[..., planes.index(_DATA_PLANE), :, :], method)
+    centre, scale = _stats(stamps[..., planes.index(DATA_PLANE), :, :], method)
     out = stamps.astype(np.float64)  # a copy
     centre, scale = centre[..., None, None], scale[..., None, None]
     for p, name in enumerate(planes):
-        if name == _DATA_PLANE:
+        if name == DATA_PLANE:
             out[..., p, :, :] = (out[..., p, :, :] - centre) / scale
-        elif name == _VARIANCE_PLANE:
+        elif name == VARIANCE_PLANE:
             out[..., p, :, :] /= scale**2
     if fill is not None:
         out[np.isnan(out)] = fill

@@ -15,213 +15,62 @@ values beyond 2**53 as decimal strings), a ``str`` column with ``""`` for null; 
 exactly. A column whose bare name would clash with a name of the cube (``x``, ``y``, ...)
 keeps its family as a prefix (``r_x``). Two sources of exactly the same time are both kept,
 ordered by ``diaSourceId``: ``time`` is then non-decreasing rather than strictly ascending.
+
+Helpers: :mod:`finkcube._epochs` pairs records with stamps (and takes a cube apart),
+:mod:`finkcube._columns` encodes the columns, :mod:`finkcube.wcs` rebuilds the stamps' WCS.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import numbers
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from finkcube._columns import encode_columns
+from finkcube._epochs import Epoch, epochs_from_cube, pair_epochs
+from finkcube._stamps import placement
+
+# Importable from here, as it was before _types.py spelled it.
+from finkcube._types import BAND as BAND
 from finkcube._types import (
+    COLUMNS_ATTR,
+    CROPPED,
     CUTOUT_VAR,
+    DATA_PLANE,
     DIMS,
     KINDS,
-    PLANES,
+    MASK_PLANE,
+    MISSING_ATTR,
+    OBJECT_ID,
     PLANES_ARGS,
     PSF_DIMS,
+    PSF_SIDE,
     PSF_VAR,
-    TIME_COLUMN,
+    SIDE,
+    SOURCE_ID,
+    VARIANCE_PLANE,
     WCS_VAR,
     PlanesArg,
-    bare_column,
     rubin_column,
 )
-from finkcube.decode import SourceCutouts, Stamp
+from finkcube.cutouts import SourceCutouts, Stamp
 from finkcube.errors import CubeError, FinkcubeWarning, InputError
 from finkcube.ids import parse_id
-
-if TYPE_CHECKING:
-    from astropy.wcs import WCS
+from finkcube.wcs import epoch_wcs
 
 __all__ = ["assemble_cube", "cube_to_cutouts", "epoch_wcs", "merge_cubes"]
 
 logger = logging.getLogger(__name__)
 
-# TODO(move to _types): the cube's own coordinate, variable and attribute names.
-SOURCE_ID = "diaSourceId"
-OBJECT_ID = "diaObjectId"
-BAND = "band"
-SIDE = "side"
-CROPPED = "cropped"
-PSF_SIDE = "psf_side"
-MISSING_ATTR = "missing_diaSourceIds"
-COLUMNS_ATTR = "source_columns"
-_ID_KEY, _TIME_KEY, _BAND_KEY = (rubin_column(c) for c in (SOURCE_ID, TIME_COLUMN, BAND))
-_OBJECT_KEY = rubin_column(OBJECT_ID)
-_RESERVED = {*DIMS, *PSF_DIMS, CUTOUT_VAR, PSF_VAR, WCS_VAR, SIDE, CROPPED, PSF_SIDE, OBJECT_ID}
 #: Attributes a cube computes itself; the rest (``api_url``, ...) travel through a merge.
 _OWN_ATTRS = {OBJECT_ID, "finkcube_version", "created", "updated", "planes", "size",
               MISSING_ATTR, COLUMNS_ATTR, "finkcube_complete"}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Epoch:
-    """One source on its way into a cube: ``side`` is its own side, maybe > the stamps'."""
-
-    source_id: int
-    time: float
-    record: Mapping[str, Any]
-    cutouts: SourceCutouts
-    side: int
-
-
-def placement(side: int, canvas: int) -> tuple[slice, slice, int]:
-    """Return ``(source, target, offset)``: where a stamp of ``side`` goes in ``canvas``.
-
-    ``offset`` is the canvas position of the stamp's pixel 0 (negative when cropped).
-
-    Examples
-    --------
-    >>> placement(30, 40)
-    (slice(0, 30, None), slice(5, 35, None), 5)
-    >>> placement(45, 40)
-    (slice(2, 42, None), slice(0, 40, None), -2)
-    """
-    if side <= canvas:
-        start = (canvas - side) // 2
-        return slice(0, side), slice(start, start + side), start
-    crop = (side - canvas) // 2
-    return slice(crop, crop + canvas), slice(0, canvas), -crop
-
-
-# --------------------------------------------------------------------------- columns
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _encode_column(values: list[Any]) -> tuple[np.ndarray, str]:
-    """Return a column as an array and its JSON type (``int float bool str json null``)."""
-    present = [v for v in values if not _is_null(v)]
-    nulls = len(present) < len(values)
-    if not present:
-        return np.full(len(values), np.nan), "null"
-    if all(isinstance(v, bool | np.bool_) for v in present):
-        if not nulls:
-            return np.array(values, dtype=bool), "bool"
-        return np.array([np.nan if _is_null(v) else float(v) for v in values]), "bool"
-    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in present):
-        if not nulls and all(-(2**63) <= v < 2**63 for v in present):
-            return np.array(values, dtype=np.int64), "int"
-        if all(abs(v) <= 2**53 for v in present):
-            return np.array([np.nan if _is_null(v) else float(v) for v in values]), "int"
-        return np.array(["" if _is_null(v) else str(v) for v in values], dtype=object), "int"
-    if all(isinstance(v, numbers.Real) for v in present):
-        return np.array([np.nan if _is_null(v) else float(v) for v in values]), "float"
-    if any(isinstance(v, list | dict) for v in present):
-        texts = ["" if _is_null(v) else json.dumps(v) for v in values]
-        return np.array(texts, dtype=object), "json"
-    return np.array(["" if _is_null(v) else str(v) for v in values], dtype=object), "str"
-
-
-def _decode_column(array: np.ndarray, kind: str) -> list[Any]:
-    """Undo :func:`_encode_column` (``str`` nulls come back as ``""``)."""
-    if array.dtype.kind == "f":
-        cast = {"int": int, "bool": bool}.get(kind, float)
-        return [None if math.isnan(v) else cast(v) for v in array.tolist()]
-    if array.dtype.kind in "biu":
-        return array.tolist()
-    texts = [str(v) for v in array.tolist()]
-    if kind == "int":
-        return [int(t) if t else None for t in texts]
-    if kind == "json":
-        return [json.loads(t) if t else None for t in texts]
-    return texts
-
-
-def _coordinate_names(keys: Sequence[str]) -> dict[str, str]:
-    """Map wire keys to coordinate names: bare, unless that clashes (then ``r_x``)."""
-    bare = [bare_column(k) for k in keys]
-    return {
-        key: name if name not in _RESERVED and bare.count(name) == 1 else key.replace(":", "_")
-        for key, name in zip(keys, bare, strict=True)
-    }
-
-
-# --------------------------------------------------------------------------- selection
-
-
-def _record_epoch(record: Mapping[str, Any], object_id: int) -> tuple[int, float]:
-    """Return a record's ``(diaSourceId, time)``, checked."""
-    try:
-        source_id = parse_id(record.get(_ID_KEY), what=SOURCE_ID)
-    except InputError as exc:
-        raise CubeError(
-            f"diaObjectId {object_id}: a source record has no valid {_ID_KEY}: {exc}"
-        ) from exc
-    owner = record.get(_OBJECT_KEY)
-    if owner is not None and owner != object_id:
-        raise CubeError(
-            f"diaSourceId {source_id} belongs to diaObjectId {owner}, not {object_id}: "
-            "pass the records of one object only"
-        )
-    time = record.get(_TIME_KEY)
-    if isinstance(time, bool) or not isinstance(time, numbers.Real) or not math.isfinite(time):
-        raise CubeError(f"diaSourceId {source_id}: {_TIME_KEY} is {time!r}, not a number")
-    return source_id, float(time)
-
-
-def _check_cutouts(source_id: int, cutouts: Any) -> SourceCutouts:
-    """Guard the stacking: three kinds in order, one square shape, square PSFs."""
-    if not isinstance(cutouts, SourceCutouts) or cutouts.source_id != source_id:
-        raise CubeError(f"diaSourceId {source_id}: its cutouts are not a SourceCutouts of it")
-    if tuple(stamp.kind for stamp in cutouts.stamps) != KINDS:
-        raise CubeError(f"diaSourceId {source_id}: stamps are not {list(KINDS)} in order")
-    side = cutouts.side
-    for stamp in cutouts.stamps:
-        for name, plane in stamp.planes.items():
-            if plane.shape != (side, side):
-                raise CubeError(
-                    f"diaSourceId {source_id}: {stamp.kind} {name} plane is {plane.shape}, "
-                    f"the source's stamps are {side}x{side}"
-                )
-        if stamp.psf is not None and (stamp.psf.ndim != 2 or len(set(stamp.psf.shape)) != 1):
-            raise CubeError(f"diaSourceId {source_id}: {stamp.kind} PSF is {stamp.psf.shape}")
-    return cutouts
-
-
-def _select(
-    object_id: int,
-    records: Iterable[Mapping[str, Any]],
-    cutouts: Mapping[int, SourceCutouts],
-) -> tuple[dict[int, _Epoch], set[int]]:
-    """Pair records with cutouts; return the epochs by id and the ids without cutouts."""
-    epochs: dict[int, _Epoch] = {}
-    missing: set[int] = set()
-    for record in records:
-        source_id, time = _record_epoch(record, object_id)
-        if source_id in epochs or source_id in missing:
-            logger.debug("diaSourceId %s listed twice; first record kept", source_id)
-        elif source_id not in cutouts:
-            missing.add(source_id)
-        else:
-            stamps = _check_cutouts(source_id, cutouts[source_id])
-            epochs[source_id] = _Epoch(source_id, time, record, stamps, stamps.side)
-    return epochs, missing
-
-
-# --------------------------------------------------------------------------- assembly
 
 
 def _check_options(planes: str, size: int | None) -> None:
@@ -258,7 +107,7 @@ def _version() -> str:
 
 def _build(
     object_id: int,
-    epochs: Iterable[_Epoch],
+    epochs: Iterable[Epoch],
     missing: Iterable[int],
     *,
     planes: str,
@@ -276,11 +125,11 @@ def _build(
     sides = np.array([e.side for e in order], dtype=np.int64)
     canvas = size if size is not None else int(max(e.cutouts.side for e in order))
     stamps = [e.cutouts.stamps for e in order]
-    names = ["data"]
+    names = [DATA_PLANE]
     if planes == "all":
-        names.append("variance")
-        if any("mask" in s.planes for row in stamps for s in row):
-            names.append("mask")
+        names.append(VARIANCE_PLANE)
+        if any(MASK_PLANE in s.planes for row in stamps for s in row):
+            names.append(MASK_PLANE)
     cube = np.full((n, len(KINDS), canvas, canvas, len(names)), np.nan, dtype=np.float32)
     for i, row in enumerate(stamps):
         src, dst, _ = placement(row[0].side, canvas)
@@ -289,10 +138,10 @@ def _build(
                 plane = stamp.planes.get(name)
                 if plane is not None:
                     cube[i, k, dst, dst, p] = plane[src, src]
-    if "mask" in names and np.nanmax(np.abs(cube[..., -1]), initial=0) >= 2**24:
+    if MASK_PLANE in names and np.nanmax(np.abs(cube[..., -1]), initial=0) >= 2**24:
         warnings.warn("mask bits above 2**24 are not exact in float32", FinkcubeWarning, 2)
 
-    columns: dict[str, tuple[str, str]] = {_ID_KEY: (SOURCE_ID, "int")}
+    columns, arrays = encode_columns([e.record for e in order], keys)
     coords: dict[str, Any] = {
         "time": ("time", times, {"long_name": "midpointMjdTai (MJD, TAI)"}),
         "kind": ("kind", np.array(KINDS, dtype=object)),
@@ -301,16 +150,7 @@ def _build(
         SIDE: ("time", sides, {"long_name": "stamp side before padding or cropping"}),
         CROPPED: ("time", sides > canvas, {"long_name": "stamp centre-cropped to the canvas"}),
     }
-    wanted = [k for k in dict.fromkeys((_TIME_KEY, _BAND_KEY, *keys)) if k not in columns]
-    for key, name in _coordinate_names([k for k in wanted if k != _OBJECT_KEY]).items():
-        name = "time" if key == _TIME_KEY else name
-        values = [e.record.get(key) for e in order]
-        array, kind = _encode_column(values)
-        if key == _BAND_KEY:
-            array, kind = np.array(["" if _is_null(v) else str(v) for v in values], object), "str"
-        columns[key] = (name, kind)
-        if name != "time":
-            coords[name] = ("time", array)
+    coords.update({name: ("time", array) for name, array in arrays.items()})
     data_vars: dict[str, Any] = {
         CUTOUT_VAR: (DIMS, cube, {"long_name": "cutout pixels (nJy; variance nJy**2)"})
     }
@@ -409,7 +249,7 @@ def assemble_cube(
     """
     object_id = parse_id(object_id)
     _check_options(planes, size)
-    epochs, missing = _select(object_id, records, cutouts)
+    epochs, missing = pair_epochs(object_id, records, cutouts)
     if columns is None:
         keys: Iterable[str] = dict.fromkeys(k for e in epochs.values() for k in e.record)
     else:
@@ -423,51 +263,6 @@ def assemble_cube(
         keys=keys,
         attrs=dict(attrs or {}),
     )
-
-
-def _epochs_from_cube(ds: xr.Dataset) -> tuple[list[_Epoch], list[dict[str, Any]]]:
-    """Return the epochs of a cube (stamps un-padded, crops kept) and their records."""
-    if CUTOUT_VAR not in ds or COLUMNS_ATTR not in ds.attrs or OBJECT_ID not in ds.attrs:
-        raise CubeError("not a finkcube cube: no cutout variable or source_columns attribute")
-    if [str(k) for k in ds["kind"].values] != list(KINDS):
-        raise CubeError(f"cube kinds are {ds['kind'].values.tolist()}, expected {list(KINDS)}")
-    object_id = int(ds.attrs[OBJECT_ID])
-    records: list[dict[str, Any]] = [{} for _ in range(ds.sizes["time"])]
-    for key, (name, kind) in ds.attrs[COLUMNS_ATTR].items():
-        if kind == "null":
-            continue
-        for record, value in zip(records, _decode_column(ds[name].values, kind), strict=True):
-            record[key] = value
-    for record in records:
-        record[_OBJECT_KEY] = object_id
-    cube = ds[CUTOUT_VAR].values
-    names = [str(p) for p in ds["plane"].values]
-    headers = ds[WCS_VAR].values if WCS_VAR in ds else None
-    psf = ds[PSF_VAR].values if PSF_VAR in ds else None
-    psf_sides = ds[PSF_SIDE].values if PSF_SIDE in ds else None
-    canvas = cube.shape[2]
-    epochs = []
-    for i, (side, record) in enumerate(zip(ds[SIDE].values.tolist(), records, strict=True)):
-        _, dst, _ = placement(side, canvas)
-        stamps = []
-        for k, kind in enumerate(KINDS):
-            planes = {}
-            for p, name in enumerate(names):
-                block = cube[i, k, dst, dst, p]
-                if name == PLANES[0]:
-                    planes[name] = block.copy()
-                elif not np.isnan(block).all():
-                    planes[name] = block.astype(np.int32) if name == PLANES[2] else block.copy()
-            own_psf = None
-            if psf is not None and psf_sides is not None and psf_sides[i, k]:
-                start = (psf.shape[-1] - psf_sides[i, k]) // 2
-                stop = start + psf_sides[i, k]
-                own_psf = psf[i, k, start:stop, start:stop].copy()
-            header = str(headers[i, k]) if headers is not None and headers[i, k] else None
-            stamps.append(Stamp(kind, planes, own_psf, header))
-        cutouts = SourceCutouts(record[_ID_KEY], tuple(stamps))
-        epochs.append(_Epoch(record[_ID_KEY], record[_TIME_KEY], record, cutouts, side))
-    return epochs, records
 
 
 def cube_to_cutouts(ds: xr.Dataset) -> tuple[list[dict[str, Any]], dict[int, SourceCutouts]]:
@@ -497,7 +292,7 @@ def cube_to_cutouts(ds: xr.Dataset) -> tuple[list[dict[str, Any]], dict[int, Sou
     >>> records == [rec], cutouts[5].side
     (True, 31)
     """
-    epochs, records = _epochs_from_cube(ds)
+    epochs, records = epochs_from_cube(ds)
     return records, {e.source_id: e.cutouts for e in epochs}
 
 
@@ -546,10 +341,10 @@ def merge_cubes(
     >>> cube.diaSourceId.values.tolist(), cube.sizes["x"]
     ([1, 2], 36)
     """
-    old_epochs, _ = _epochs_from_cube(old)
+    old_epochs, _ = epochs_from_cube(old)
     object_id = int(old.attrs[OBJECT_ID])
     epochs = {e.source_id: e for e in old_epochs}
-    new, new_missing = _select(object_id, records, cutouts)
+    new, new_missing = pair_epochs(object_id, records, cutouts)
     epochs.update(new)
     gone = {int(s) for s in old.attrs.get(MISSING_ATTR, [])} | new_missing | set(missing)
     if columns is None:
@@ -567,53 +362,3 @@ def merge_cubes(
         keys=keys,
         attrs={**kept, **(attrs or {}), "created": old.attrs.get("created"), "updated": _now()},
     )
-
-
-def epoch_wcs(ds: xr.Dataset, index: int, kind: str) -> WCS:
-    """Rebuild the celestial WCS of one epoch's stamp, in the cube's pixel grid.
-
-    Rubin's cutout headers carry a local linear WCS without ``CTYPE``/``CUNIT``; this adds
-    ``RA---TAN``/``DEC--TAN`` in degrees and shifts ``CRPIX`` by the stamp's offset in the
-    canvas (its padding, or minus its crop), so pixel ``(x, y)`` of ``ds.cutout`` maps to
-    the sky position of that pixel in the original file.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A cube built with ``planes="all"``.
-    index : int
-        The epoch's position along ``time``.
-    kind : str
-        ``"Science"``, ``"Template"`` or ``"Difference"``.
-
-    Returns
-    -------
-    astropy.wcs.WCS
-
-    Raises
-    ------
-    CubeError
-        When the cube keeps no WCS cards (``planes="data"``) or this stamp had none.
-    InputError
-        For an unknown kind.
-    """
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    if kind not in KINDS:
-        raise InputError(f"invalid kind {kind!r}: expected one of {', '.join(KINDS)}")
-    if WCS_VAR not in ds:
-        raise CubeError("this cube keeps no WCS cards: build it with planes='all'")
-    epoch = ds.isel(time=index)
-    text = str(epoch[WCS_VAR].sel(kind=kind).values.item())
-    if not text:
-        raise CubeError(f"epoch {index} ({kind}) of this cube has no WCS cards")
-    header = fits.Header.fromstring(text)
-    canvas = ds.sizes["x"]
-    _, _, offset = placement(int(epoch[SIDE].values), canvas)
-    for axis, ctype in ((1, "RA---TAN"), (2, "DEC--TAN")):
-        header.setdefault(f"CTYPE{axis}", ctype)
-        header.setdefault(f"CUNIT{axis}", "deg")
-        header[f"CRPIX{axis}"] = header.get(f"CRPIX{axis}", 0.0) + offset
-        header[f"NAXIS{axis}"] = canvas
-    return WCS(header)
