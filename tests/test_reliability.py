@@ -304,7 +304,7 @@ FAULTY_OBJECTS = ("small", "single", "nan_edges", "mixed_sizes", "missing_cutout
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[Emulator]:
     # A stall outlasts the client's timeout below, so stalls are timeouts here.
-    with Emulator(faults=0.3, retry_after_s=0, stall_s=1.5, seed=3) as emu:
+    with Emulator(faults=0.3, retry_after_s=0, stall_s=2.5, seed=3) as emu:
         yield emu
 
 
@@ -313,7 +313,7 @@ def test_build_with_faults_equals_a_build_without(faulty: Emulator, tmp_path: Pa
     with Emulator(catalog=faulty.catalog) as clean, _client(clean.url) as client:
         build_store(ids, tmp_path / "clean.zarr", client=client)
         build_store(ids[:2], tmp_path / "clean-all.zarr", client=client, planes="all")
-    with _client(faulty.url, timeout=0.5, retries=8, workers=8) as client:
+    with _client(faulty.url, timeout=1.0, retries=8, workers=8) as client:
         report = build_store(ids, tmp_path / "faulty.zarr", client=client)
         report_all = build_store(ids[:2], tmp_path / "faulty-all.zarr", client=client, planes="all")
     assert report.count("built") == len(ids)
