@@ -12,24 +12,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from finkcube._types import KINDS
-from finkcube.errors import InputError
-from finkcube.plot import (
+from finkcube._figure import (
     CELL,
-    DATA_PLANE,
     TIME,
     EpochSelection,
-    _check_kinds,
-    _check_stretch,
-    _colormap,
-    _epoch_labels,
-    _load_stamps,
-    _new_figure,
     check_cube,
+    check_kinds,
+    check_stretch,
     display_image,
+    epoch_labels,
+    get_colormap,
+    load_stamps,
+    new_figure,
     select_epochs,
     stamp_title,
 )
+from finkcube._types import DATA_PLANE, KINDS
+from finkcube.errors import InputError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -99,13 +98,13 @@ def animate(
     cube = check_cube(ds)
     n_epochs = cube.sizes[TIME]
     positions = select_epochs(n_epochs, epochs, max_rows=n_epochs)
-    kinds = _check_kinds(kinds)
-    _check_stretch(stretch)
-    colormap = _colormap(cmap)
-    stamps = _load_stamps(ds, positions, kinds, plane)
-    times, bands = _epoch_labels(ds, positions)
+    kinds = check_kinds(kinds)
+    check_stretch(stretch)
+    colormap = get_colormap(cmap)
+    stamps = load_stamps(ds, positions, kinds, plane)
+    times, bands = epoch_labels(ds, positions)
 
-    fig = _new_figure((len(kinds) * CELL[0], CELL[1]), pyplot=False)
+    fig = new_figure((len(kinds) * CELL[0], CELL[1]), pyplot=False)
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     images = []
     for ax in axes:

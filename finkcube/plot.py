@@ -20,9 +20,25 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from finkcube._types import CUTOUT_VAR, DIMS, KINDS, STRETCHES
-from finkcube.cube import BAND as BAND_COORD
-from finkcube.cube import OBJECT_ID as OBJECT_ATTR
+from finkcube._columns import as_str
+from finkcube._figure import (
+    CELL,
+    MAX_ROWS,
+    TIME,
+    EpochSelection,
+    check_cube,
+    check_kinds,
+    check_stretch,
+    draw_stamps,
+    grid_size,
+    new_figure,
+    select_epochs,
+)
+
+# Importable from here, as they were before _figure.py held them.
+from finkcube._figure import display_image as display_image
+from finkcube._figure import stamp_title as stamp_title
+from finkcube._types import BAND, DATA_PLANE, KINDS, OBJECT_ID
 from finkcube.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,10 +58,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): the name of the data plane.
-DATA_PLANE: Final = "data"
-
 #: Colour of each Rubin band in light curves (blue to red); other bands get grey.
 BAND_COLORS: Final = {
     "u": "#56b4e9",
@@ -55,200 +67,10 @@ BAND_COLORS: Final = {
     "z": "#7f3c8d",
     "y": "#5d3a1a",
 }
-#: Inches per stamp in a grid (width, height: the height leaves room for a 2-line title).
-CELL: Final = (2.0, 2.5)
 #: Width of the light-curve panel beside the stamps, in inches.
 LIGHTCURVE_WIDTH: Final = 5.0
 #: Largest height of the light-curve panel beside the stamps, in inches.
 LIGHTCURVE_HEIGHT: Final = 4.5
-#: Default number of rows of a grid when ``epochs`` is not given.
-MAX_ROWS: Final = 6
-
-EpochSelection = int | slice | Sequence[int] | None
-
-
-def select_epochs(
-    n_epochs: int, epochs: EpochSelection = None, max_rows: int = MAX_ROWS
-) -> list[int]:
-    """Return the positions along ``time`` that a selection names.
-
-    Parameters
-    ----------
-    n_epochs : int
-        How many epochs the cube has.
-    epochs : int, slice, sequence of int or None
-        Positions as for ``Dataset.isel(time=...)``: one position, a slice or a list
-        (negative positions count from the end). None: every epoch if there are at most
-        ``max_rows``, else ``max_rows`` epochs evenly spread from the first to the last.
-    max_rows : int
-        The cap for ``epochs=None``.
-
-    Returns
-    -------
-    list of int
-        Non-negative positions, in the order given.
-
-    Raises
-    ------
-    InputError
-        For a position out of range, an empty selection or a cube with no epochs.
-
-    Examples
-    --------
-    >>> select_epochs(10, max_rows=4)
-    [0, 3, 6, 9]
-    >>> select_epochs(10, -1), select_epochs(10, slice(0, 6, 2))
-    ([9], [0, 2, 4])
-    """
-    if n_epochs <= 0:
-        raise InputError("the cube has no epochs to show")
-    if epochs is None:
-        if n_epochs <= max_rows:
-            return list(range(n_epochs))
-        return [int(p) for p in np.unique(np.linspace(0, n_epochs - 1, max_rows).round())]
-    if isinstance(epochs, slice):
-        chosen = list(range(n_epochs)[epochs])
-    elif isinstance(epochs, int | np.integer):
-        chosen = [int(epochs)]
-    else:
-        chosen = [int(p) for p in epochs]
-    for p in chosen:
-        if not -n_epochs <= p < n_epochs:
-            raise InputError(f"epoch position {p} is out of range: the cube has {n_epochs} epochs")
-    if not chosen:
-        raise InputError(f"the epoch selection {epochs!r} selects nothing")
-    return [p % n_epochs for p in chosen]
-
-
-def as_str(values: Any) -> np.ndarray:
-    """Return strings of any kind (object, numpy ``StringDType``, ``U``) as a ``U`` array.
-
-    Examples
-    --------
-    >>> as_str(np.array(["g", "r"], dtype=object)).dtype.kind
-    'U'
-    """
-    return np.array([str(v) for v in np.asarray(values).ravel()], dtype=str)
-
-
-def check_cube(ds: xr.Dataset) -> xr.DataArray:
-    """Return the ``cutout`` variable of ``ds``, or raise InputError if ``ds`` is no cube."""
-    cutout = ds.get(CUTOUT_VAR)
-    if cutout is None or tuple(cutout.dims) != DIMS:
-        raise InputError(
-            f"not a finkcube cube: expected a {CUTOUT_VAR!r} variable with dims {DIMS}"
-        )
-    return cutout
-
-
-def _check_kinds(kinds: Sequence[str]) -> list[str]:
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise InputError(f"unknown or no cutout kinds {bad or kinds}: choose among {KINDS}")
-    return kinds
-
-
-def _colormap(cmap: str | Colormap) -> Colormap:
-    import matplotlib as mpl
-
-    if not isinstance(cmap, str):
-        return cmap
-    try:
-        return mpl.colormaps[cmap]
-    except KeyError as exc:
-        raise InputError(f"unknown matplotlib colormap {cmap!r}: see matplotlib.colormaps") from exc
-
-
-def _check_stretch(stretch: str) -> str:
-    if stretch not in STRETCHES:
-        raise InputError(f"unknown stretch {stretch!r}: choose among {STRETCHES}")
-    return stretch
-
-
-def display_image(
-    image: np.ndarray, stretch: str = "sigmoid", pmin: float = 0.5, pmax: float = 99.5
-) -> np.ma.MaskedArray:
-    """Return a stamp stretched to ``[0, 1]`` as the Fink service does, NaN pixels masked.
-
-    A stamp with no finite pixel comes back fully masked, without calling the stretch.
-    """
-    from finkcube.stretch import stretch_image
-
-    finite = np.isfinite(image)
-    if not finite.any():
-        # Zeros under the mask: masked_all's uninitialised memory would upset colormaps.
-        return np.ma.masked_array(np.zeros(image.shape), mask=True)
-    return np.ma.masked_array(stretch_image(image, stretch, pmin, pmax), mask=~finite)
-
-
-def stamp_title(kind: str, time: float, band: str) -> str:
-    """Return the title of one stamp: its kind, then ``MJD <time> <band>``.
-
-    Examples
-    --------
-    >>> print(stamp_title("Science", 61090.04812, "i"))
-    Science
-    MJD 61090.048 i
-    """
-    return f"{kind}\nMJD {time:.3f} {band}"
-
-
-def _epoch_labels(ds: xr.Dataset, positions: list[int]) -> tuple[np.ndarray, list[str]]:
-    times = np.asarray(ds[TIME].values)[positions]
-    if BAND_COORD in ds.coords:
-        bands = as_str(ds[BAND_COORD].isel({TIME: positions}).values).tolist()
-    else:
-        bands = ["?"] * len(positions)
-    return times, bands
-
-
-def _load_stamps(ds: xr.Dataset, positions: list[int], kinds: list[str], plane: str) -> np.ndarray:
-    cutout = check_cube(ds)
-    planes = [str(p) for p in ds[PLANE].values]
-    if plane not in planes:
-        raise InputError(f"the cube has no plane {plane!r}: it holds {planes}")
-    sub = cutout.isel({TIME: positions}).sel({KIND: kinds, PLANE: plane})
-    return np.asarray(sub.transpose(TIME, KIND, Y, X).values)
-
-
-def _new_figure(figsize: tuple[float, float], pyplot: bool) -> Figure:
-    if pyplot:
-        import matplotlib.pyplot as plt
-
-        return plt.figure(figsize=figsize, layout="constrained")
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained")
-
-
-def _draw_stamps(
-    ds: xr.Dataset,
-    fig: Figure | SubFigure,
-    positions: list[int],
-    kinds: list[str],
-    plane: str,
-    stretch: str,
-    cmap: str | Colormap,
-    pmin: float,
-    pmax: float,
-) -> None:
-    colormap = _colormap(cmap)
-    stamps = _load_stamps(ds, positions, kinds, plane)
-    times, bands = _epoch_labels(ds, positions)
-    axes = fig.subplots(len(positions), len(kinds), squeeze=False)
-    for row, (time, band) in enumerate(zip(times, bands, strict=True)):
-        for col, kind in enumerate(kinds):
-            ax = axes[row, col]
-            image = display_image(stamps[row, col], stretch, pmin, pmax)
-            ax.imshow(image, origin="lower", cmap=colormap, vmin=0.0, vmax=1.0)
-            ax.set_title(stamp_title(kind, float(time), band), fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-
-
-def _grid_size(n_rows: int, n_cols: int) -> tuple[float, float]:
-    return (n_cols * CELL[0], n_rows * CELL[1])
 
 
 def plot_stamps(
@@ -298,11 +120,11 @@ def plot_stamps(
         For a bad selection, kind, plane, stretch or colormap.
     """
     positions = select_epochs(check_cube(ds).sizes[TIME], epochs, max_rows)
-    kinds = _check_kinds(kinds)
-    _check_stretch(stretch)
+    kinds = check_kinds(kinds)
+    check_stretch(stretch)
     if fig is None:
-        fig = _new_figure(_grid_size(len(positions), len(kinds)), pyplot=True)
-    _draw_stamps(ds, fig, positions, kinds, plane, stretch, cmap, pmin, pmax)
+        fig = new_figure(grid_size(len(positions), len(kinds)), pyplot=True)
+    draw_stamps(ds, fig, positions, kinds, plane, stretch, cmap, pmin, pmax)
     return fig
 
 
@@ -354,7 +176,7 @@ def plot_lightcurve(
         if err is not None and err in ds.coords
         else np.full_like(values, np.nan)
     )
-    bands = as_str(ds[BAND_COORD].values) if BAND_COORD in ds.coords else np.full(times.shape, "?")
+    bands = as_str(ds[BAND].values) if BAND in ds.coords else np.full(times.shape, "?")
     order = [b for b in BAND_COLORS if b in set(bands)] + sorted(set(bands) - set(BAND_COLORS))
     for band in order:
         keep = (bands == band) & np.isfinite(values)
@@ -381,7 +203,7 @@ def plot_lightcurve(
     ax.set_ylabel(f"{flux} [{units}]" if units else flux)
     if ax.containers:
         ax.legend(title="band", fontsize=8, title_fontsize=8)
-    object_id = ds.attrs.get(OBJECT_ATTR)
+    object_id = ds.attrs.get(OBJECT_ID)
     if object_id is not None:
         ax.set_title(f"diaObjectId {object_id}", fontsize=9)
     return ax
@@ -394,7 +216,7 @@ def _draw_overview(
         1, 2, width_ratios=[len(kinds) * CELL[0], LIGHTCURVE_WIDTH], wspace=0.02
     )
     left, right = subfigs
-    _draw_stamps(ds, left, positions, kinds, **opts)
+    draw_stamps(ds, left, positions, kinds, **opts)
     # The curve keeps a readable height beside a tall grid: centred, blank above and below.
     height = float(fig.get_size_inches()[1])
     margin = max(0.0, (height - LIGHTCURVE_HEIGHT) / 2)
@@ -407,7 +229,7 @@ def _draw_overview(
 
 
 def _overview_size(n_rows: int, n_cols: int) -> tuple[float, float]:
-    width, height = _grid_size(n_rows, n_cols)
+    width, height = grid_size(n_rows, n_cols)
     return (width + LIGHTCURVE_WIDTH, max(height, LIGHTCURVE_HEIGHT))
 
 
@@ -435,10 +257,10 @@ def plot_overview(
         Two subfigures: ``fig.subfigs[0]`` holds the stamps, ``fig.subfigs[1]`` the curve.
     """
     positions = select_epochs(check_cube(ds).sizes[TIME], epochs, max_rows)
-    kinds = _check_kinds(kinds)
-    _check_stretch(stretch)
+    kinds = check_kinds(kinds)
+    check_stretch(stretch)
     if fig is None:
-        fig = _new_figure(_overview_size(len(positions), len(kinds)), pyplot=True)
+        fig = new_figure(_overview_size(len(positions), len(kinds)), pyplot=True)
     _draw_overview(
         fig, ds, positions, kinds, plane=plane, stretch=stretch, cmap=cmap, pmin=pmin, pmax=pmax
     )
@@ -514,17 +336,17 @@ def render(
             pmin=pmin, pmax=pmax, dpi=dpi,
         )  # fmt: skip
     positions = select_epochs(check_cube(ds).sizes[TIME], epochs)
-    kinds = _check_kinds(kinds)
-    _check_stretch(stretch)
+    kinds = check_kinds(kinds)
+    check_stretch(stretch)
     opts: dict[str, Any] = {
         "plane": DATA_PLANE, "stretch": stretch, "cmap": cmap, "pmin": pmin, "pmax": pmax,
     }  # fmt: skip
     if lightcurve:
-        fig = _new_figure(_overview_size(len(positions), len(kinds)), pyplot=False)
+        fig = new_figure(_overview_size(len(positions), len(kinds)), pyplot=False)
         _draw_overview(fig, ds, positions, kinds, **opts)
     else:
-        fig = _new_figure(_grid_size(len(positions), len(kinds)), pyplot=False)
-        _draw_stamps(ds, fig, positions, kinds, **opts)
+        fig = new_figure(grid_size(len(positions), len(kinds)), pyplot=False)
+        draw_stamps(ds, fig, positions, kinds, **opts)
     try:
         fig.savefig(out, dpi=dpi)
     except ValueError as exc:
