@@ -34,9 +34,7 @@ import numpy as np
 import xarray as xr
 
 from finkcube._stamps import NORMALIZE_METHODS, normalize_stamps, resize_stamps
-from finkcube._types import CUTOUT_VAR, DIMS, KINDS
-from finkcube.cube import CROPPED as CROPPED_COORD
-from finkcube.cube import SIDE as SIDE_COORD
+from finkcube._types import CROPPED, CUTOUT_VAR, DATA_PLANE, DIMS, KINDS, SIDE
 from finkcube.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,8 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["FinkAccessor", "normalize_cube", "resize_cube"]
 
 TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): the name of the data plane.
-DATA_PLANE: Final = "data"
 #: Attribute of ``cutout`` recording the normalisation applied.
 NORMALIZATION_ATTR: Final = "normalization"
 
@@ -97,7 +93,7 @@ def resize_cube(ds: xr.Dataset, size: int) -> xr.Dataset:
     """
     _cutout(ds)
     size = _check_size(size)
-    sides: xr.DataArray | None = ds[SIDE_COORD] if SIDE_COORD in ds.coords else None
+    sides: xr.DataArray | None = ds[SIDE] if SIDE in ds.coords else None
     resized = {}
     for name, var in ds.data_vars.items():
         if Y not in var.dims or X not in var.dims:
@@ -117,9 +113,9 @@ def resize_cube(ds: xr.Dataset, size: int) -> xr.Dataset:
         )
         resized[name] = new.transpose(*var.dims)
     out = ds.drop_dims([Y, X]).assign(resized)
-    if sides is not None and CROPPED_COORD in ds.coords:
-        cropped = ds[CROPPED_COORD] | (sides > size)
-        out = out.assign_coords({CROPPED_COORD: cropped.assign_attrs(ds[CROPPED_COORD].attrs)})
+    if sides is not None and CROPPED in ds.coords:
+        cropped = ds[CROPPED] | (sides > size)
+        out = out.assign_coords({CROPPED: cropped.assign_attrs(ds[CROPPED].attrs)})
     return out[list(ds.data_vars)]
 
 

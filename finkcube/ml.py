@@ -21,22 +21,28 @@ from typing import Any, Final
 
 import numpy as np
 
+from finkcube._columns import as_str
 from finkcube._stamps import NORMALIZE_METHODS, normalize_stamps, resize_stamps
-from finkcube._types import CUTOUT_VAR, DIMS, KINDS, PLANES
-from finkcube.cube import BAND as BAND_COORD
-from finkcube.cube import OBJECT_ID, SOURCE_ID
-from finkcube.cube import SIDE as SIDE_COORD
+from finkcube._torchdata import torch_dataset_class
+from finkcube._types import (
+    BAND,
+    CUTOUT_VAR,
+    DATA_PLANE,
+    DIMS,
+    KINDS,
+    OBJECT_ID,
+    PLANES,
+    SIDE,
+    SOURCE_ID,
+)
 from finkcube.errors import InputError
 from finkcube.ids import parse_id, parse_ids
-from finkcube.plot import as_str
 
 __all__ = ["CubeDataset"]
 
 logger = logging.getLogger(__name__)
 
 TIME, KIND, Y, X, PLANE = DIMS
-# TODO(move to _types): the name of the data plane.
-DATA_PLANE: Final = "data"
 #: Suffixes :meth:`CubeDataset.to_numpy` writes.
 EXPORT_SUFFIXES: Final = (".npz", ".npy")
 
@@ -227,9 +233,7 @@ class CubeDataset:
         if oid not in self._sides:
             cube = self._cubes[oid]
             self._sides[oid] = (
-                np.asarray(cube[SIDE_COORD].values, dtype=np.int64)
-                if SIDE_COORD in cube.coords
-                else None
+                np.asarray(cube[SIDE].values, dtype=np.int64) if SIDE in cube.coords else None
             )
         return self._sides[oid]
 
@@ -282,15 +286,15 @@ class CubeDataset:
                 OBJECT_ID: np.full(n, oid, dtype=np.int64),
                 SOURCE_ID: np.asarray(cube[SOURCE_ID].values, dtype=np.int64),
                 TIME: np.asarray(cube[TIME].values, dtype=np.float64),
-                BAND_COORD: as_str(cube[BAND_COORD].values),
+                BAND: as_str(cube[BAND].values),
             }
             parts.append(part)
-        width = max([1, *(len(b) for p in parts for b in p[BAND_COORD])])
+        width = max([1, *(len(b) for p in parts for b in p[BAND])])
         dtype = [
             (OBJECT_ID, np.int64),
             (SOURCE_ID, np.int64),
             (TIME, np.float64),
-            (BAND_COORD, f"U{width}"),
+            (BAND, f"U{width}"),
         ]
         table = np.empty(len(self), dtype=dtype)
         for part, start, stop in zip(parts, self._starts[:-1], self._starts[1:], strict=True):
@@ -378,28 +382,4 @@ class CubeDataset:
         InputError
             When PyTorch is not installed (``pip install torch``).
         """
-        return _torch_dataset_class()(self)
-
-
-@functools.cache
-def _torch_dataset_class() -> type:
-    try:
-        import torch
-        from torch.utils.data import Dataset
-    except ImportError as exc:
-        raise InputError("as_torch() needs PyTorch: pip install torch") from exc
-
-    class TorchCubeDataset(Dataset):
-        """A :class:`CubeDataset` whose items are ``(torch.Tensor, target)``."""
-
-        def __init__(self, cubes: CubeDataset) -> None:
-            self.cubes = cubes
-
-        def __len__(self) -> int:
-            return len(self.cubes)
-
-        def __getitem__(self, i: int) -> tuple[Any, Any]:
-            x, target = self.cubes[i]
-            return torch.from_numpy(x), target
-
-    return TorchCubeDataset
+        return torch_dataset_class()(self)
