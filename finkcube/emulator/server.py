@@ -1,205 +1,29 @@
-"""The emulator's HTTP server: a threaded stdlib server around :func:`~.app.handle`.
+"""The emulator's server: :class:`Emulator` serves the catalog from a background thread.
 
-One thread per connection, HTTP/1.1 keep-alive (every reply has a Content-Length), a
-listen backlog of 128 and no cap on threads, so a benchmark's 32 concurrent requests are
-served at once; the per-request latency is a sleep in the connection's thread. Faults are
-drawn by :class:`~.faults.FaultPlan`. Request bodies above ``max_body_bytes`` get a 413.
+The HTTP layer (one thread per connection, keep-alive, 413 on large bodies, the faults
+drawn by :class:`~.faults.FaultPlan` and the per-request latency, a sleep in the
+connection's thread) is in :mod:`~.handler`; a benchmark's 32 concurrent requests are
+served at once.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
-import socket
 import threading
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from finkcube.emulator.app import Reply, handle, internal_error
 from finkcube.emulator.catalog import Catalog, load_catalog
 from finkcube.emulator.faults import FaultPlan
+from finkcube.emulator.handler import ThreadedServer
 from finkcube.errors import InputError
 
 __all__ = ["Emulator"]
 
 logger = logging.getLogger(__name__)
 
-_API_PREFIX = "/api/"
-#: How long an idle keep-alive connection is kept open, in seconds.
-_IDLE_TIMEOUT_S = 60.0
 _JOIN_TIMEOUT_S = 5.0
-#: Bodies over the cap but under this size are read and dropped before the 413.
-_DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "finkcube-emulator"
-    timeout = _IDLE_TIMEOUT_S
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
-    # client's delayed ACK hold every small reply back by ~40 ms on loopback.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def _send(self, reply: Reply, *, cut: bool = False) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(reply.body[: len(reply.body) // 2] if cut else reply.body)
-        self.wfile.flush()
-
-    def _read_body(self, limit: int) -> bytes | Reply:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            return Reply(411, b'{"message": "Length Required"}\n')
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            return Reply(400, b'{"message": "Bad Content-Length"}\n')
-        if length > limit:
-            self.close_connection = True
-            # Read (and drop) a moderately large body so that the client, still sending,
-            # sees the 413 rather than a reset connection.
-            remaining = length if length <= _DRAIN_LIMIT else 0
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 16))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            return Reply(
-                413,
-                b'{"message": "The data value transmitted exceeds the capacity limit."}\n',
-            )
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _serve(self, method: str) -> None:
-        emulator: Emulator = self.server.emulator
-        parts = urlsplit(self.path)
-        path = parts.path
-        emulator._count(path)
-        with emulator._track():
-            body = self._read_body(emulator.max_body_bytes)
-            if isinstance(body, Reply):
-                self._send(body)
-                return
-            query: dict[str, str] = {}
-            for name, value in parse_qsl(parts.query, keep_blank_values=True):
-                query.setdefault(name, value)
-            fault = None
-            if path.startswith(_API_PREFIX):
-                key = f"{method} {path}?{parts.query}\0".encode() + body
-                fault = emulator._fault_plan.decide(key.decode("utf-8", "replace"))
-                emulator._wait(emulator.latency_ms / 1000.0)
-            if fault is not None:
-                emulator._faults_served(fault)
-                logger.debug("fault %s on %s %s", fault, method, self.path)
-            if fault == "drop":
-                self.close_connection = True
-                return
-            if fault == "503":
-                self._send(Reply(503, b"<h1>503 Service Unavailable</h1>\n", "text/html"))
-                return
-            if fault == "429":
-                retry = ("Retry-After", str(emulator.retry_after_s))
-                self._send(Reply(429, b"<h1>429 Too Many Requests</h1>\n", "text/html", (retry,)))
-                return
-            if fault == "stall":
-                emulator._wait(emulator.stall_s)
-            try:
-                reply = handle(
-                    emulator.catalog,
-                    method,
-                    path,
-                    query,
-                    body,
-                    self.headers.get("Content-Type"),
-                )
-            except Exception:
-                logger.exception("the emulator failed on %s %s", method, self.path)
-                reply = internal_error()
-            if fault == "truncate":
-                self.close_connection = True
-                self._send(reply, cut=True)
-                return
-            self._send(reply)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._workers: set[threading.Thread] = set()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        worker = threading.Thread(
-            target=self._work,
-            args=(request, client_address),
-            name="finkcube-emulator-connection",
-            daemon=True,
-        )
-        with self._lock:
-            self._connections.add(request)
-            self._workers.add(worker)
-        self.emulator._connection_opened()
-        worker.start()
-
-    def _work(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._lock:
-                self._connections.discard(request)
-                self._workers.discard(threading.current_thread())
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-    def close_connections(self) -> list[threading.Thread]:
-        """Shut every open connection down; return the threads still serving them."""
-        with self._lock:
-            connections = list(self._connections)
-            workers = list(self._workers)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        return workers
 
 
 class Emulator:
@@ -289,7 +113,7 @@ class Emulator:
         self.max_in_flight = 0
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: ThreadedServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -320,7 +144,7 @@ class Emulator:
             return self
         self.catalog  # noqa: B018 (load before the first request, not during it)
         try:
-            server = _Server((self.host, self.port), self)
+            server = ThreadedServer((self.host, self.port), self)
         except OSError as exc:
             raise InputError(
                 f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; "
