@@ -5,17 +5,15 @@ Real alerts bring their own diaSource with its cutout files (served byte for byt
 sources too and generates cutouts for them that imitate the alert's own. Generated objects
 cover what real data will bring (sides 30 to 102, blank edges, a mask plane, a null cutout,
 kinds of different shapes, a single source, a large object). Every generated value derives
-from the catalog's seed; pixels are drawn lazily, on first request.
+from the catalog's seed; pixels are drawn lazily, on first request. How the objects are
+read in and drawn is in :mod:`~.population`; a :class:`Catalog` adds the queries.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
-import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,63 +21,19 @@ import numpy as np
 import orjson
 
 from finkcube._types import KINDS, MAX_SIDE, MIN_SIDE
-from finkcube.emulator.alerts import RealAlert, read_alerts, sample_alerts_path
+from finkcube.emulator.alerts import read_alerts, sample_alerts_path
 from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
-from finkcube.emulator.records import (
-    IdMaker,
-    cutout_spec,
-    generated_record,
-    newest_first,
-    real_record,
-)
+
+# Importable from here, as they were before population.py held them.
+from finkcube.emulator.population import DOC_OBJECT_ID as DOC_OBJECT_ID
+from finkcube.emulator.population import DOC_SOURCE_ID as DOC_SOURCE_ID
+from finkcube.emulator.population import NAMED_OBJECTS, Population, Style
 from finkcube.errors import InputError, NotFoundError
 
 __all__ = ["NAMED_OBJECTS", "Catalog", "load_catalog"]
 
-#: The generated objects every catalog holds, by name (see :meth:`Catalog.named`).
-NAMED_OBJECTS = (
-    "real",
-    "doc",
-    "single",
-    "small",
-    "mixed_sizes",
-    "nan_edges",
-    "with_mask",
-    "missing_cutout",
-    "mismatched",
-    "large",
-    "store_error",
-)
 #: What the service sends, with status 200, for a FITS cutout its cutout store failed on.
 STORE_ERROR_BODY = b'{"message": "Internal Server Error"}\n'
-#: The ids of the service's documentation snippets, served by the ``doc`` object.
-DOC_OBJECT_ID = 313761043604045880
-DOC_SOURCE_ID = 170050479238676547
-_MIXED_SIDES = (30, 31, 34, 37, 45, 50, 57, 64, 71, 80, 88, 95, 101, 102)
-_LARGE_SOURCES = 1200
-
-
-@dataclass(frozen=True, slots=True)
-class _Style:
-    """How an object's stamps look: noise levels and special cases."""
-
-    sigma_science: float = 40.0
-    sigma_template: float = 4.0
-    nan_edges: bool = False
-    with_mask: bool = False
-
-
-@dataclass(slots=True)
-class _Object:
-    object_id: int
-    ra: float
-    dec: float
-    style: _Style
-    template_flux: float
-    records: list[dict[str, Any]]  # newest first; replaced, never mutated in place
-    peak: float | None = None  # time of the light curve's maximum
-    amplitude: float = 1e4  # its psfFlux there, nJy
-
 
 #: A double no float32 pixel can hold: it stands for NaN while orjson writes the planes.
 _NAN_STAND_IN = float(np.finfo(np.float64).max)
@@ -109,7 +63,7 @@ def _array_json(spec: CutoutSpec, seed: int, kind: str) -> bytes:
     return plane_json(generate_cutouts(spec, seed)[kind].data)
 
 
-class Catalog:
+class Catalog(Population):
     """The objects, sources and cutouts an emulator serves.
 
     Parameters
@@ -126,159 +80,6 @@ class Catalog:
     >>> len(records), records[0]["r:diaObjectId"] == catalog.named("single")
     (1, True)
     """
-
-    def __init__(self, alerts: Sequence[RealAlert] = (), *, seed: int = 0) -> None:
-        self._seed = int(seed)
-        self._lock = threading.RLock()
-        self._objects: dict[int, _Object] = {}
-        self._real: dict[int, RealAlert] = {}
-        self._specs: dict[int, CutoutSpec | None] = {}
-        self._owner: dict[int, int] = {}
-        self._named: dict[str, int] = {}
-        self._store_errors: set[int] = set()
-        self._real_texts: dict[tuple[int, str], bytes] = {}
-        used: set[int] = set()
-        for alert in alerts:
-            self._add_alert(alert, used)
-        self._doc_free = not {DOC_OBJECT_ID, DOC_SOURCE_ID} & used
-        used |= {DOC_OBJECT_ID, DOC_SOURCE_ID}
-        self._ids = IdMaker(self._seed, used)
-        self._rng = np.random.default_rng([self._seed, 7])
-        self._bulk_calls = 0
-        self._make_named()
-
-    # -- construction -------------------------------------------------------------------
-
-    def _add_alert(self, alert: RealAlert, used: set[int]) -> None:
-        self._real[alert.source_id] = alert
-        used.add(alert.source_id)
-        object_id = alert.object_id
-        if object_id == 0:
-            return  # solar-system alert: cutouts by diaSourceId only, no sources row
-        used.add(object_id)
-        style = self._style_of(alert)
-        obj = self._objects.get(object_id)
-        if obj is None:
-            obj = _Object(
-                object_id,
-                float(alert.source.get("ra") or 0.0),
-                float(alert.source.get("dec") or 0.0),
-                style,
-                float(alert.source.get("templateFlux") or 0.0),
-                [],
-            )
-            self._objects[object_id] = obj
-            if "real" not in self._named and alert.previous:
-                self._named["real"] = object_id
-        by_id = {int(r["r:diaSourceId"]): r for r in obj.records}
-        for previous in alert.previous:
-            source_id = int(previous["diaSourceId"])
-            used.add(source_id)
-            if source_id in self._real:
-                continue
-            by_id[source_id] = real_record(previous, {})
-            self._specs[source_id] = self._spec_from_record(by_id[source_id], style)
-            self._owner[source_id] = object_id
-        by_id[alert.source_id] = real_record(alert.source, alert.classifiers)
-        self._owner[alert.source_id] = object_id
-        self._specs.pop(alert.source_id, None)
-        obj.records = newest_first(by_id.values())
-
-    @staticmethod
-    def _style_of(alert: RealAlert) -> _Style:
-        """Noise levels of the alert's own cutouts, for the stamps generated beside them."""
-        return _Style(*alert.noise_sigmas())
-
-    def _spec_from_record(self, record: dict[str, Any], style: _Style) -> CutoutSpec:
-        return cutout_spec(
-            record,
-            sigma_science=style.sigma_science,
-            sigma_template=style.sigma_template,
-            nan_edges=style.nan_edges,
-            with_mask=style.with_mask,
-        )
-
-    def _new_object(self, style: _Style, object_id: int | None = None) -> _Object:
-        rng = self._rng
-        obj = _Object(
-            self._ids.next() if object_id is None else object_id,
-            float(rng.uniform(0.0, 360.0)),
-            float(np.degrees(np.arcsin(rng.uniform(-1.0, 0.2)))),
-            style,
-            float(10 ** rng.uniform(3.5, 5.3)),
-            [],
-            amplitude=float(rng.uniform(5e3, 4e4)) * float(rng.choice([-1.0, 1.0, 1.0, 1.0])),
-        )
-        self._objects[obj.object_id] = obj
-        return obj
-
-    def _grow(
-        self,
-        obj: _Object,
-        times: Sequence[float],
-        sides: Sequence[int],
-        source_ids: Sequence[int] = (),
-    ) -> list[dict[str, Any]]:
-        """Generate one source per time for ``obj``; return the new records."""
-        rng = self._rng
-        new: list[dict[str, Any]] = []
-        if obj.peak is None:
-            obj.peak = float(np.median(times))
-        fixed = iter(source_ids)
-        for time, side in zip(times, sides, strict=True):
-            source_id = next(fixed, None) or self._ids.next()
-            record = generated_record(
-                rng,
-                source_id=source_id,
-                object_id=obj.object_id,
-                ra=obj.ra,
-                dec=obj.dec,
-                time=float(time),
-                side=int(side),
-                flux=obj.amplitude * math.exp(-0.5 * ((time - obj.peak) / 40.0) ** 2),
-                template_flux=obj.template_flux,
-            )
-            self._owner[source_id] = obj.object_id
-            self._specs[source_id] = replace(self._spec_from_record(record, obj.style), side=side)
-            new.append(record)
-        obj.records = newest_first([*obj.records, *new])
-        return new
-
-    def _make_named(self) -> None:
-        rng = self._rng
-        plain = _Style()
-
-        def make(
-            name: str, count: int, style: _Style = plain, sides: Sequence[int] = ()
-        ) -> _Object:
-            obj = self._new_object(style)
-            start = 61000.0 + float(rng.uniform(0.0, 50.0))
-            times = np.sort(start + rng.uniform(0.0, 200.0, size=count)).tolist()
-            chosen = list(sides) or rng.integers(30, 41, size=count).tolist()
-            self._grow(obj, times, chosen)
-            self._named[name] = obj.object_id
-            return obj
-
-        if self._doc_free:
-            doc = self._new_object(plain, DOC_OBJECT_ID)
-            times = np.sort(61000.0 + rng.uniform(0.0, 120.0, size=12)).tolist()
-            self._grow(doc, times, rng.integers(30, 41, size=12).tolist(), [DOC_SOURCE_ID])
-            self._named["doc"] = DOC_OBJECT_ID
-        make("single", 1, sides=[34])
-        make("small", 5)
-        make("mixed_sizes", len(_MIXED_SIDES), sides=rng.permutation(_MIXED_SIDES).tolist())
-        make("nan_edges", 8, _Style(nan_edges=True), sides=rng.integers(30, 61, 8).tolist())
-        make("with_mask", 6, _Style(with_mask=True))
-        missing = make("missing_cutout", 6)
-        self._specs[int(missing.records[2]["r:diaSourceId"])] = None
-        odd = make("mismatched", 6)
-        odd_id = int(odd.records[2]["r:diaSourceId"])
-        spec = self._specs[odd_id]
-        assert spec is not None
-        self._specs[odd_id] = replace(spec, mismatched=True)
-        make("large", _LARGE_SOURCES)
-        broken = make("store_error", 5)
-        self._store_errors.add(int(broken.records[1]["r:diaSourceId"]))
 
     # -- the test-facing API ------------------------------------------------------------
 
@@ -424,7 +225,7 @@ class Catalog:
             self._bulk_calls += 1
             ids = []
             for _ in range(int(n)):
-                obj = self._new_object(_Style())
+                obj = self._new_object(Style())
                 count = int(self._rng.integers(low, high + 1))
                 start = 61000.0 + float(self._rng.uniform(0.0, 100.0))
                 times = np.sort(start + self._rng.uniform(0.0, 150.0, size=count)).tolist()
