@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from finkcube._types import KINDS
+from finkcube._types import KINDS, UNCERT_EXTNAME
 from finkcube.errors import InputError
 
 __all__ = ["RealAlert", "read_alerts", "sample_alerts_path"]
@@ -79,8 +79,8 @@ class RealAlert:
             if raw is None:
                 continue
             with fits.open(io.BytesIO(raw), ignore_missing_simple=True) as hdus:
-                if "UNCERT" in hdus:
-                    sigmas[kind] = math.sqrt(float(np.nanmedian(hdus["UNCERT"].data)))
+                if UNCERT_EXTNAME in hdus:
+                    sigmas[kind] = math.sqrt(float(np.nanmedian(hdus[UNCERT_EXTNAME].data)))
         return sigmas["Science"], sigmas["Template"]
 
     def array(self, kind: str) -> np.ndarray | None:

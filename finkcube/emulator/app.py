@@ -30,7 +30,9 @@ from finkcube._types import (
     KIND_ALL,
     KIND_ARGS,
     KINDS,
+    OBJECT_ID,
     OUTPUT_FORMATS,
+    SOURCE_ID,
     SOURCE_OUTPUT_FORMATS,
     SOURCES_PATH,
     cutout_key,
@@ -53,7 +55,7 @@ MAX_ROWS_PER_OBJECT = 10_000
 #: ``midpointMjdTai`` keeps the sources this close (days) to the value asked.
 TIME_TOLERANCE_DAYS = 1e-6
 _HELP_URL = "https://api.fink-portal.org"
-_REQUIRED = {SOURCES_PATH: ("diaObjectId",), CUTOUTS_PATH: ("diaSourceId", "kind")}
+_REQUIRED = {SOURCES_PATH: (OBJECT_ID,), CUTOUTS_PATH: (SOURCE_ID, "kind")}
 _JSON = "application/json"
 
 
@@ -126,7 +128,7 @@ def _as_id(text: str) -> int | None:
 
 
 def _sources(catalog: Catalog, payload: dict[str, Any]) -> Reply:
-    ids = payload["diaObjectId"]
+    ids = payload[OBJECT_ID]
     if not isinstance(ids, str):
         raise _ServerFailure("the service slices diaObjectId as a string")
     columns = payload.get("columns")
@@ -180,7 +182,7 @@ def _cutouts(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     output_format = payload.get("output-format", "PNG")
     if output_format not in OUTPUT_FORMATS:
         return _repr_error("output-format must be one of: PNG, FITS, or array.\n")
-    raw_id = payload["diaSourceId"]
+    raw_id = payload[SOURCE_ID]
     if not isinstance(raw_id, str):
         raise _ServerFailure("the service slices diaSourceId as a string")
     source_id = _as_id(raw_id)

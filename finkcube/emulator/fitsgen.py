@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finkcube._types import KINDS
+from finkcube._types import KINDS, MASK_EXTNAME, PSF_EXTNAME, UNCERT_EXTNAME
 
 __all__ = ["CutoutSpec", "GeneratedCutout", "generate_cutouts", "stamp_side"]
 
@@ -296,10 +296,10 @@ def generate_cutouts(spec: CutoutSpec, seed: int) -> dict[str, GeneratedCutout]:
         variance_be = variance.astype(">f4")
         parts = [_primary(data_be, spec, side)]
         if spec.with_mask:
-            parts.append(_extension(_mask(data, variance, mask_rng).astype(">i4"), "MASK"))
+            parts.append(_extension(_mask(data, variance, mask_rng).astype(">i4"), MASK_EXTNAME))
         uncert = [_fixed_card("UTYPE", "VarianceUncertainty")]
-        parts.append(_extension(variance_be, "UNCERT", uncert))
-        parts.append(_extension(psf, "PSFIMAGE"))
+        parts.append(_extension(variance_be, UNCERT_EXTNAME, uncert))
+        parts.append(_extension(psf, PSF_EXTNAME))
         native = data_be.astype(np.float32)
         native.setflags(write=False)
         out[kind] = GeneratedCutout(b"".join(parts), native)

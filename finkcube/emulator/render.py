@@ -15,6 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from finkcube._types import (
+    COLORMAP_OPTION,
+    KERNEL_OPTION,
+    PMAX_OPTION,
+    PMIN_OPTION,
+    STRETCH_OPTION,
+)
 from finkcube.stretch import convolve_image, fink_cut_levels, stretch_image
 
 __all__ = ["render_png"]
@@ -52,21 +59,21 @@ def render_png(data: np.ndarray, options: Mapping[str, Any]) -> bytes:
     from PIL import Image
 
     array = np.nan_to_num(np.asarray(data, dtype=np.float64))
-    stretch = options.get("stretch", "sigmoid")
+    stretch = options.get(STRETCH_OPTION, "sigmoid")
     if stretch == "sigmoid":
         array = stretch_image(array, "sigmoid")
     elif stretch is not None:
         # The service parses the percentiles, then passes its own cut levels.
-        float(options.get("pmin", 0.5))
-        float(options.get("pmax", 99.5))
+        float(options.get(PMIN_OPTION, 0.5))
+        float(options.get(PMAX_OPTION, 99.5))
         vmin, vmax = fink_cut_levels(array)
         array = stretch_image(array, str(stretch), vmin=vmin, vmax=vmax)
-    if "convolution_kernel" in options:
-        array = convolve_image(array, str(options["convolution_kernel"]))
-    if "colormap" in options:
+    if KERNEL_OPTION in options:
+        array = convolve_image(array, str(options[KERNEL_OPTION]))
+    if COLORMAP_OPTION in options:
         import matplotlib
 
-        colormap = matplotlib.colormaps[str(options["colormap"])]
+        colormap = matplotlib.colormaps[str(options[COLORMAP_OPTION])]
         pixels = np.uint8(colormap(np.clip(array, 0.0, 1.0)) * 255)
     else:
         pixels = np.uint8(np.clip(array, 0.0, 1.0) * 255)
