@@ -15,12 +15,13 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import xarray as xr
 
-from finkcube._types import PLANES_ARGS, PlanesArg, bare_column
+from finkcube._types import MISSING_ATTR, PLANES_ARGS, SOURCE_ID, PlanesArg, bare_column
 from finkcube.client import FinkClient
 from finkcube.cube import COLUMNS_ATTR, assemble_cube, merge_cubes
 from finkcube.decode import SourceCutouts
@@ -367,6 +368,27 @@ def build_store(
     return report
 
 
+def _open_known(
+    store: str | os.PathLike[str],
+    ids: Sequence[int],
+    storage_options: Mapping[str, Any] | None,
+    workers: int,
+) -> tuple[dict[int, xr.Dataset], dict[int, set[int]]]:
+    """Open each cube lazily and read the diaSourceIds it holds or knows to lack cutouts.
+
+    Cubes are opened ``workers`` at a time: on an object store each takes a few round trips.
+    """
+
+    def known(oid: int) -> tuple[xr.Dataset, set[int]]:
+        cube = open_cube(store, oid, storage_options=storage_options)
+        ids = {int(s) for s in cube[SOURCE_ID].values}
+        return cube, ids | {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
+        opened = dict(zip(ids, pool.map(known, ids), strict=True))
+    return {k: v[0] for k, v in opened.items()}, {k: v[1] for k, v in opened.items()}
+
+
 def update_store(
     store: str | os.PathLike[str],
     *,
@@ -404,7 +426,7 @@ def update_store(
     unknown = sorted(set(ids) - set(existing))
     if unknown:
         raise InputError(f"{store}: no complete cube for diaObjectId {unknown[0]}; build it first")
-    cubes = {oid: open_cube(store, oid, storage_options=storage_options) for oid in ids}
+    cubes, known = _open_known(store, ids, storage_options, workers or 8)
     own = client is None
     if client is None:
         first = next(iter(cubes.values()), None)
@@ -423,14 +445,13 @@ def update_store(
             listed = list_sources(active, oids, list(columns))
             plan = []
             for oid in oids:
-                known = {int(s) for s in cubes[oid]["diaSourceId"].values}
-                known |= {int(s) for s in cubes[oid].attrs.get("missing_diaSourceIds", [])}
-                new = [r for r in listed[oid] if int(r["r:diaSourceId"]) not in known]
+                new = [r for r in listed[oid] if int(r["r:diaSourceId"]) not in known[oid]]
                 if new:
                     plan.append((oid, new))
                 else:
                     report.results.append(ObjectResult(oid, "unchanged", cubes[oid].sizes["time"]))
-            for oid, recs, cutouts, missing in fetch_objects(active, plan, planes, progress):
+            fetched = fetch_objects(active, plan, _check_planes(planes), progress)
+            for oid, recs, cutouts, missing in fetched:
                 old = cubes[oid].load()
                 try:
                     merged = merge_cubes(old, recs, cutouts, missing=missing)

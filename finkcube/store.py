@@ -101,6 +101,14 @@ class _Where:
     def path(self, *parts: str) -> str:
         return "/".join((self.root, *parts))
 
+    @property
+    def remote(self) -> bool:
+        """Whether each file access is a round trip (an object store, not disk or memory)."""
+        from fsspec.implementations.local import LocalFileSystem
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        return not isinstance(self.fs, LocalFileSystem | MemoryFileSystem)
+
     def zarr(self, *, read_only: bool) -> Any:
         from fsspec.implementations.local import LocalFileSystem
         from zarr.storage import FsspecStore, LocalStore
@@ -393,14 +401,17 @@ def write_cube(
     out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
     encoding = _encoding(out)
     _remove(where, group)
-    out.to_zarr(
-        where.zarr(read_only=False),
-        group=group,
-        mode="w",
-        zarr_format=3,
-        consolidated=False,
-        encoding=encoding,
-    )
+    if not where.remote:
+        out.to_zarr(
+            where.zarr(read_only=False),
+            group=group,
+            mode="w",
+            zarr_format=3,
+            consolidated=False,
+            encoding=encoding,
+        )
+    else:  # an object store: encoded here, put in one concurrent batch
+        _upload(where, group, out, encoding)
     names = [str(name) for name in out.variables]
     found = where.read_many(f"{group}/{name}/{_META}" for name in names)
     if len(found) != len(names):
@@ -412,6 +423,34 @@ def write_cube(
     )
     where.write_json(meta, group, _META)
     logger.debug("%s: cube %s written", where.url, group)
+
+
+def _upload(where: _Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
+    """Write a group to an object store: encoded in memory, then put all at once.
+
+    Writing through zarr's FsspecStore costs several sequential round trips per array
+    (existence checks, listings, metadata, chunks): 2.2 s per 14-array cube on moto's S3
+    server on loopback, against 0.5 s for the whole of :func:`write_cube` this way.
+    Encoded in memory first, the group's files go in one concurrent batch; its
+    ``zarr.json`` goes last, without the complete mark, which :func:`write_cube` adds.
+    """
+    from zarr.storage import MemoryStore
+
+    staged: dict[str, Any] = {}
+    ds.to_zarr(
+        MemoryStore(staged),
+        group=group,
+        mode="w",
+        zarr_format=3,
+        consolidated=False,
+        encoding=encoding,
+    )
+    head = f"{group}/{_META}"
+    files = {where.path(k): v.to_bytes() for k, v in staged.items() if k.startswith(group + "/")}
+    meta = files.pop(where.path(head))
+    where.fs.pipe(files)
+    where.fs.pipe_file(where.path(head), meta)
+    where.fs.invalidate_cache(where.path(group))
 
 
 def _remove(where: _Where, group: str) -> None:

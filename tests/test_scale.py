@@ -7,7 +7,11 @@ tests a ``LocalCluster`` of two worker processes.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ import pytest
 import xarray as xr
 
 import finkcube.fetch
-from finkcube import FinkClient, build_cube, build_store, open_cube, update_store
+from finkcube import FinkClient, build_cube, build_store, open_cube, open_store, update_store
 from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.cli import main
 from finkcube.distributed import TASK_PREFIX
@@ -200,6 +204,7 @@ def dask_client() -> Iterator[Any]:
         yield dask_client
 
 
+@pytest.mark.slow
 def test_distributed_build_equals_the_local_one(
     emu: Emulator, client: FinkClient, dask_client: Any, tmp_path: Path
 ) -> None:
@@ -249,3 +254,103 @@ def test_unreachable_scheduler_is_a_usage_error(
     assert status == 2
     assert "dask scheduler" in capsys.readouterr().err
     assert emu.requests[SOURCES_PATH] == 0
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, Any]]:
+    """storage_options of a moto S3 server on a free loopback port, with a bucket ``cubes``."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()  # returns once the server answers
+    host, port = server.get_host_and_port()
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
+    }
+    s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="cubes")
+    yield options
+    server.stop()
+
+
+def s3_objects(url: str, options: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Every object under an S3 prefix: its size, ETag and modification time."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **options)
+    fs.invalidate_cache()
+    found = fs.find(root, detail=True)
+    return {k: (v["size"], v.get("ETag"), v.get("LastModified")) for k, v in found.items()}
+
+
+@pytest.mark.slow
+def test_s3_build_reopen_and_update_equal_local(
+    emu: Emulator, client: FinkClient, s3: dict[str, Any], tmp_path: Path
+) -> None:
+    ids = emu.catalog.bulk_objects(3, sources=(2, 4))
+    local, url = str(tmp_path / "cubes.zarr"), "s3://cubes/api/cubes.zarr"
+    build_store(ids, local, client=client)
+    report = build_store(ids, url, client=client, storage_options=s3)
+    assert report.count("built") == len(ids)
+    assert_same_store(url, local, ids, **s3)
+    # Reopened lazily from S3: nothing but metadata and indexes is read until asked.
+    cube = open_cube(url, ids[0], storage_options=s3)
+    assert cube.cutout.chunks is not None
+    tree = open_store(url, storage_options=s3)
+    assert sorted(tree.children) == sorted(map(str, ids))
+    assert_same_cube(tree[str(ids[2])].to_dataset(), open_cube(local, ids[2]))
+
+    emu.catalog.add_sources(ids[0], 2)
+    emu.catalog.add_sources(ids[1], 1, older=True, side=70)
+    for store, options in ((local, None), (url, s3)):
+        update = update_store(store, client=client, storage_options=options)
+        assert sorted((r.object_id, r.status) for r in update.results) == sorted(
+            [(ids[0], "updated"), (ids[1], "updated"), (ids[2], "unchanged")]
+        )
+    assert_same_store(url, local, ids, **s3)
+    assert_same_cube(open_cube(url, ids[1], storage_options=s3), build_cube(ids[1], client=client))
+    assert open_cube(url, ids[1], storage_options=s3).sizes["x"] == 70
+
+    # Nothing new: no cutout request and no object of the bucket rewritten.
+    before = s3_objects(url, s3)
+    emu.reset_stats()
+    update_store(url, client=client, storage_options=s3)
+    assert emu.requests[CUTOUTS_PATH] == 0
+    assert s3_objects(url, s3) == before
+
+
+@pytest.mark.slow
+def test_s3_from_the_command_line_with_fsspec_settings(
+    emu: Emulator, client: FinkClient, s3: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import fsspec.config
+
+    ids = emu.catalog.bulk_objects(2, sources=(3, 4))
+    local, url = str(tmp_path / "cubes.zarr"), "s3://cubes/cli/cubes.zarr"
+    build_store(ids, local, client=client)
+    # What a user does: fsspec's own settings, FSSPEC_S3='{"key": ..., "client_kwargs": ...}'
+    # (or AWS_* variables, ~/.aws, ~/.config/fsspec/conf.json); no finkcube option.
+    env = {**os.environ, "FSSPEC_S3": json.dumps(s3)}
+    built = subprocess.run(
+        [sys.executable, "-m", "finkcube", "build", *map(str, ids), "--out", url,
+         "--url", emu.url],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert_same_store(url, local, ids, **s3)
+    # The same settings in this process (fsspec reads the variable once, at import).
+    settings: dict[str, dict[str, Any]] = {}
+    fsspec.config.set_conf_env(settings, {"FSSPEC_S3": json.dumps(s3)})
+    monkeypatch.setitem(fsspec.config.conf, "s3", settings["s3"])
+    emu.catalog.add_sources(ids[1], 2)
+    update_store(local, client=client)
+    assert main(["update", url]) == 0
+    assert "1 updated" in capsys.readouterr().out
+    assert_same_store(url, local, ids, **s3)
+    assert main(["info", url]) == 0
+    assert str(ids[1]) in capsys.readouterr().out
