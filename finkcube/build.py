@@ -15,15 +15,14 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import xarray as xr
 
-from finkcube._types import MISSING_ATTR, PLANES_ARGS, SOURCE_ID, PlanesArg, bare_column
+from finkcube._types import PLANES_ARGS, PlanesArg, bare_column
 from finkcube.client import FinkClient
-from finkcube.cube import COLUMNS_ATTR, assemble_cube, merge_cubes
+from finkcube.cube import assemble_cube
 from finkcube.decode import SourceCutouts
 from finkcube.errors import FinkcubeError, InputError, NotFoundError
 from finkcube.fetch import fetch_objects, list_sources, wire_columns
@@ -34,11 +33,10 @@ from finkcube.store import (
     finalize_store,
     init_store,
     list_objects,
-    open_cube,
     write_cube,
 )
 
-__all__ = ["BuildReport", "ObjectResult", "build_cube", "build_store", "update_store"]
+__all__ = ["BuildReport", "ObjectResult", "build_cube", "build_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -368,107 +366,10 @@ def build_store(
     return report
 
 
-def _open_known(
-    store: str | os.PathLike[str],
-    ids: Sequence[int],
-    storage_options: Mapping[str, Any] | None,
-    workers: int,
-) -> tuple[dict[int, xr.Dataset], dict[int, set[int]]]:
-    """Open each cube lazily and read the diaSourceIds it holds or knows to lack cutouts.
+def __getattr__(name: str) -> Any:
+    """``update_store`` lives in :mod:`finkcube.update` (which imports this module)."""
+    if name == "update_store":
+        from finkcube.update import update_store
 
-    Cubes are opened ``workers`` at a time: on an object store each takes a few round trips.
-    """
-
-    def known(oid: int) -> tuple[xr.Dataset, set[int]]:
-        cube = open_cube(store, oid, storage_options=storage_options)
-        ids = {int(s) for s in cube[SOURCE_ID].values}
-        return cube, ids | {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
-        opened = dict(zip(ids, pool.map(known, ids), strict=True))
-    return {k: v[0] for k, v in opened.items()}, {k: v[1] for k, v in opened.items()}
-
-
-def update_store(
-    store: str | os.PathLike[str],
-    *,
-    client: FinkClient | None = None,
-    url: str | None = None,
-    object_ids: Iterable[int | str] | None = None,
-    workers: int | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    progress: bool | None = False,
-) -> BuildReport:
-    """Add to each cube of a store the sources that appeared since it was built.
-
-    Only the cutouts of sources not yet in a cube are fetched; the cube is re-sorted by time
-    (a late source older than the newest epoch is placed in order) and re-padded when a new
-    stamp is larger than its canvas. An object with nothing new is left untouched.
-
-    Parameters
-    ----------
-    store : str or path
-        A finkcube store.
-    client, url, workers, storage_options, progress
-        As for :func:`build_store`. ``url`` defaults to the URL each cube was built from.
-    object_ids : iterable, optional
-        Update only these objects (default: every complete object).
-
-    Returns
-    -------
-    BuildReport
-        ``updated`` or ``unchanged`` per object.
-    """
-    started = time.perf_counter()
-    report = BuildReport(str(store))
-    existing = list_objects(store, storage_options=storage_options)
-    ids = existing if object_ids is None else parse_ids(object_ids)
-    unknown = sorted(set(ids) - set(existing))
-    if unknown:
-        raise InputError(f"{store}: no complete cube for diaObjectId {unknown[0]}; build it first")
-    cubes, known = _open_known(store, ids, storage_options, workers or 8)
-    own = client is None
-    if client is None:
-        first = next(iter(cubes.values()), None)
-        default_url = url or (first.attrs.get("api_url") if first is not None else None)
-        active = FinkClient(default_url, workers=workers or 8)
-    else:
-        active = client
-    changed = False
-    try:
-        # Objects built alike (planes, columns) are listed and fetched together.
-        alike: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-        for oid, cube in cubes.items():
-            columns = tuple(bare_column(c) for c in cube.attrs[COLUMNS_ATTR])
-            alike.setdefault((cube.attrs.get("planes", "data"), columns), []).append(oid)
-        for (planes, columns), oids in alike.items():
-            listed = list_sources(active, oids, list(columns))
-            plan = []
-            for oid in oids:
-                new = [r for r in listed[oid] if int(r["r:diaSourceId"]) not in known[oid]]
-                if new:
-                    plan.append((oid, new))
-                else:
-                    report.results.append(ObjectResult(oid, "unchanged", cubes[oid].sizes["time"]))
-            fetched = fetch_objects(active, plan, _check_planes(planes), progress)
-            for oid, recs, cutouts, missing in fetched:
-                old = cubes[oid].load()
-                try:
-                    merged = merge_cubes(old, recs, cutouts, missing=missing)
-                except FinkcubeError as exc:
-                    logger.error("diaObjectId %s: %s", oid, exc)
-                    report.results.append(ObjectResult(oid, "failed", error=str(exc)))
-                    continue
-                changed = True
-                write_cube(merged, store, storage_options=storage_options)
-                n = merged.sizes["time"]
-                report.results.append(
-                    ObjectResult(oid, "updated", n, n - old.sizes["time"], tuple(missing))
-                )
-    finally:
-        if changed:  # a store with nothing new is left byte for byte as it was
-            finalize_store(store, storage_options=storage_options)
-        if own:
-            active.close()
-    report.seconds = time.perf_counter() - started
-    return report
+        return update_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

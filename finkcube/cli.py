@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", metavar="STORE")
     _add_url(p)
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
 
     p = sub.add_parser("info", help="summarise a store or one cube")
     p.add_argument("store", metavar="STORE")
@@ -212,9 +213,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_update(args: argparse.Namespace) -> int:
     if args.url is not None:
         args.url = resolve_url(args.url)
-    from finkcube.build import update_store
+    from finkcube.update import update_store
 
-    report = update_store(args.store, url=args.url, workers=args.workers, progress=None)
+    report = update_store(
+        args.store,
+        url=args.url,
+        workers=args.workers,
+        progress=None,
+        scheduler=args.scheduler or None,
+    )
     print(report.summary())
     return _report_failures(report)
 

@@ -26,18 +26,20 @@ from finkcube.store import (
     finalize_store,
     init_store,
     list_objects,
+    open_cube,
     write_cube,
 )
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["build_store_distributed"]
+__all__ = ["build_store_distributed", "update_store_distributed"]
 
 logger = logging.getLogger(__name__)
 
-#: The key of an object's task is ``finkcube-build-ID``.
+#: The key of an object's task is ``finkcube-build-ID`` (``finkcube-update-ID``).
 TASK_PREFIX = "finkcube-build"
+UPDATE_PREFIX = "finkcube-update"
 
 
 def _build_object_task(
@@ -65,6 +67,31 @@ def _build_object_task(
                 write_cube(cube, store, storage_options=storage_options)
                 n = cube.sizes["time"]
                 return ObjectResult(oid, "built", n, n, tuple(missing))
+        except FinkcubeError as exc:
+            logger.error("diaObjectId %s: %s", object_id, exc)
+            return ObjectResult(object_id, "failed", error=str(exc))
+    raise AssertionError("unreachable: one object planned, none fetched")
+
+
+def _update_object_task(
+    object_id: int,
+    records: list[dict[str, Any]],
+    store: str,
+    url: str,
+    planes: PlanesArg,
+    workers: int,
+    storage_options: Mapping[str, Any] | None,
+) -> ObjectResult:
+    """Fetch one object's new sources, merge them into its cube, rewrite it (on a worker)."""
+    from finkcube.update import _merge_and_write
+
+    with FinkClient(url, workers=workers) as client:
+        try:
+            cube = open_cube(store, object_id, storage_options=storage_options)
+            for _, recs, cutouts, missing in fetch_objects(
+                client, [(object_id, records)], planes, False
+            ):
+                return _merge_and_write(cube, recs, cutouts, missing, store, storage_options)
         except FinkcubeError as exc:
             logger.error("diaObjectId %s: %s", object_id, exc)
             return ObjectResult(object_id, "failed", error=str(exc))
@@ -195,6 +222,80 @@ def build_store_distributed(
             report.results.extend(dask_client.gather(futures))
     finally:
         if ready:
+            finalize_store(target, storage_options=storage_options)
+        if own:
+            dask_client.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def update_store_distributed(
+    store: str | os.PathLike[str],
+    *,
+    scheduler: str | Client,
+    url: str | None = None,
+    object_ids: Iterable[int | str] | None = None,
+    workers: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> BuildReport:
+    """Update a store like :func:`~finkcube.update.update_store`, one dask task per object.
+
+    This process reads what each cube holds, lists the sources in batches and submits one
+    task per object that has new sources; each task fetches the new cutouts, merges them
+    into the cube and rewrites its group. This process alone finalises the store, and
+    only when something changed.
+
+    Parameters
+    ----------
+    store, url, object_ids, storage_options
+        As for :func:`~finkcube.update.update_store`; see :func:`build_store_distributed`
+        for local paths and ``storage_options``.
+    scheduler : str or distributed.Client
+        A scheduler address (``tcp://host:8786``) or a connected client.
+    workers : int, optional
+        Concurrent requests inside each task (default 8).
+
+    Returns
+    -------
+    BuildReport
+        ``updated``, ``unchanged`` or ``failed`` per object, as for a local update.
+    """
+    from finkcube.update import _open_known, _plan_updates, _targets
+
+    started = time.perf_counter()
+    target = _absolute(store)
+    report = BuildReport(str(store))
+    ids = _targets(target, object_ids, storage_options)
+    cubes, known = _open_known(target, ids, storage_options, workers or 8)
+    first = next(iter(cubes.values()), None)
+    default_url = url or (first.attrs.get("api_url") if first is not None else None)
+    dask_client, own = _connect(scheduler)
+    changed = False
+    try:
+        with FinkClient(default_url) as lister:
+            unchanged, plans = _plan_updates(lister, cubes, known)
+            report.results.extend(unchanged)
+            futures = [
+                dask_client.submit(
+                    _update_object_task,
+                    oid,
+                    records,
+                    target,
+                    lister.url,
+                    planes,
+                    workers or 8,
+                    storage_options,
+                    key=f"{UPDATE_PREFIX}-{oid}",
+                    pure=False,
+                )
+                for planes, plan in plans
+                for oid, records in plan
+            ]
+            changed = bool(futures)
+            _wait(futures)
+            report.results.extend(dask_client.gather(futures))
+    finally:
+        if changed:
             finalize_store(target, storage_options=storage_options)
         if own:
             dask_client.close()

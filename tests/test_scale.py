@@ -25,7 +25,7 @@ import finkcube.fetch
 from finkcube import FinkClient, build_cube, build_store, open_cube, open_store, update_store
 from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.cli import main
-from finkcube.distributed import TASK_PREFIX
+from finkcube.distributed import TASK_PREFIX, UPDATE_PREFIX
 from finkcube.emulator import Emulator
 from finkcube.errors import InputError
 from finkcube.store import list_objects
@@ -204,6 +204,11 @@ def dask_client() -> Iterator[Any]:
         yield dask_client
 
 
+def ours(stream: Any) -> list[str]:
+    """The keys of finkcube's tasks in a task stream (comparisons in tests compute there too)."""
+    return sorted(str(t["key"]) for t in stream.data if str(t["key"]).startswith("finkcube-"))
+
+
 @pytest.mark.slow
 def test_distributed_build_equals_the_local_one(
     emu: Emulator, client: FinkClient, dask_client: Any, tmp_path: Path
@@ -218,13 +223,29 @@ def test_distributed_build_equals_the_local_one(
     assert report.count("built") == len(ids)
     assert_same_store(str(remote), str(local), ids)
     # One task per object, run by the cluster's worker processes.
-    assert sorted(str(task["key"]) for task in stream.data) == sorted(
-        f"{TASK_PREFIX}-{oid}" for oid in ids
-    )
+    assert ours(stream) == sorted(f"{TASK_PREFIX}-{oid}" for oid in ids)
     assert {task["worker"] for task in stream.data} <= set(dask_client.scheduler_info()["workers"])
     # A re-run resumes, as a local build does.
     again = build_store(ids, str(remote), url=emu.url, scheduler=dask_client)
     assert again.count("skipped") == len(ids)
+
+    # Updates too run as one task per object with new sources, and equal a local update.
+    emu.catalog.add_sources(ids[0], 2, side=70)
+    emu.catalog.add_sources(ids[1], 1, older=True)
+    update_store(local, client=client)
+    with get_task_stream(client=dask_client) as stream:
+        update = update_store(str(remote), scheduler=dask_client)
+    assert sorted((r.object_id, r.status) for r in update.results if r.status != "unchanged") == (
+        sorted([(ids[0], "updated"), (ids[1], "updated")])
+    )
+    assert ours(stream) == sorted(f"{UPDATE_PREFIX}-{oid}" for oid in ids[:2])
+    assert_same_store(str(remote), str(local), ids)
+    assert_same_cube(open_cube(remote, ids[0]), build_cube(ids[0], client=client))
+    files = snapshot(remote)
+    with get_task_stream(client=dask_client) as stream:
+        assert update_store(str(remote), scheduler=dask_client).count("unchanged") == len(ids)
+    assert ours(stream) == []
+    assert snapshot(remote) == files
 
 
 def test_distributed_build_from_the_command_line(
@@ -239,6 +260,10 @@ def test_distributed_build_from_the_command_line(
     status = main(["build", *map(str, ids), "--out", "cluster.zarr", "--url", emu.url,
                    "--scheduler", address])  # fmt: skip
     assert status == 0
+    assert_same_store(str(tmp_path / "cluster.zarr"), str(local), ids)
+    emu.catalog.add_sources(ids[2], 1)
+    assert main(["update", str(local)]) == 0
+    assert main(["update", "cluster.zarr", "--scheduler", address]) == 0
     assert_same_store(str(tmp_path / "cluster.zarr"), str(local), ids)
 
 
