@@ -134,6 +134,7 @@ def test_update_adds_only_new_sources_and_equals_a_fresh_build(
     store = tmp_path / "cubes.zarr"
     assert build_store(ids, store, client=client).count("built") == 3
     canvas = open_cube(store, grows).sizes["x"]
+    assert len(open_cube(store, gappy).attrs["missing_diaSourceIds"]) == 1
     before = {oid: comparable(open_cube(store, oid)) for oid in (quiet, gappy)}
 
     newer = catalog.add_sources(grows, 2)
@@ -349,7 +350,7 @@ def test_s3_build_reopen_and_update_equal_local(
 
 
 @pytest.mark.slow
-def test_s3_from_the_command_line_with_fsspec_settings(
+def test_s3_from_the_command_line_with_standard_settings(
     emu: Emulator, client: FinkClient, s3: dict[str, Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
@@ -358,9 +359,15 @@ def test_s3_from_the_command_line_with_fsspec_settings(
     ids = emu.catalog.bulk_objects(2, sources=(3, 4))
     local, url = str(tmp_path / "cubes.zarr"), "s3://cubes/cli/cubes.zarr"
     build_store(ids, local, client=client)
-    # What a user does: fsspec's own settings, FSSPEC_S3='{"key": ..., "client_kwargs": ...}'
-    # (or AWS_* variables, ~/.aws, ~/.config/fsspec/conf.json); no finkcube option.
-    env = {**os.environ, "FSSPEC_S3": json.dumps(s3)}
+    # What a user does: no finkcube option, the settings every S3 tool reads: AWS_*
+    # variables (or ~/.aws), or fsspec's own (FSSPEC_S3, ~/.config/fsspec/conf.json).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    env |= {
+        "AWS_ACCESS_KEY_ID": s3["key"],
+        "AWS_SECRET_ACCESS_KEY": s3["secret"],
+        "AWS_ENDPOINT_URL": s3["client_kwargs"]["endpoint_url"],
+        "AWS_DEFAULT_REGION": s3["client_kwargs"]["region_name"],
+    }
     built = subprocess.run(
         [sys.executable, "-m", "finkcube", "build", *map(str, ids), "--out", url,
          "--url", emu.url],
@@ -368,7 +375,8 @@ def test_s3_from_the_command_line_with_fsspec_settings(
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     assert_same_store(url, local, ids, **s3)
-    # The same settings in this process (fsspec reads the variable once, at import).
+    # FSSPEC_S3='{"key": ..., "client_kwargs": {"endpoint_url": ...}}' in this process
+    # (fsspec reads the variable once, at import).
     settings: dict[str, dict[str, Any]] = {}
     fsspec.config.set_conf_env(settings, {"FSSPEC_S3": json.dumps(s3)})
     monkeypatch.setitem(fsspec.config.conf, "s3", settings["s3"])
