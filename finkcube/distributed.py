@@ -171,6 +171,22 @@ def build_store_distributed(
     StoreError
         When ``store`` holds something other than a finkcube store and ``overwrite`` is
         false (nothing is sent).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from distributed import Client, LocalCluster
+    >>> from finkcube.emulator import Emulator
+    >>> with (
+    ...     Emulator() as emu,
+    ...     tempfile.TemporaryDirectory() as tmp,
+    ...     LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+    ...     Client(cluster) as client,
+    ... ):
+    ...     ids = [emu.catalog.named("small"), emu.catalog.named("single")]
+    ...     report = build_store_distributed(ids, f"{tmp}/c.zarr", scheduler=client, url=emu.url)
+    >>> report.count("built")
+    2
     """
     started = time.perf_counter()
     ids = parse_ids(object_ids)
