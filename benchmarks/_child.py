@@ -2,7 +2,8 @@
 
 Run by ``benchmarks/run.py``: ``python benchmarks/_child.py URL STORE IDS_FILE WORKERS``.
 Prints one JSON object: ``seconds`` (the ``build_store`` call only, imports excluded),
-``maxrss_mb`` (peak resident set of this whole process, imports included), ``built``,
+``maxrss_mb`` (peak resident set of this whole process, imports included; ``VmHWM`` on
+Linux), ``built``,
 ``failed``, ``epochs`` and ``rss_after_import_mb``.
 """
 
@@ -16,8 +17,19 @@ from pathlib import Path
 
 
 def _maxrss_mb() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 1.0 if sys.platform == "darwin" else 1024.0
+    """This process's peak resident set size, in MB.
+
+    On Linux, ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` is kept across ``exec``, so
+    in a child started by a large parent it reports at least the parent's size at the fork.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    scale = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, else KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
 
 
