@@ -610,7 +610,30 @@ def _open_group(where: _Where, group: str, chunks: Any) -> xr.Dataset:
     zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
     ds = xr.open_dataset(where.path(group), engine="zarr", store=ZarrStore(zgroup), chunks=chunks)
     ds.attrs.pop(COMPLETE_ATTR, None)
-    return ds
+    if chunks is None:
+        return ds
+    return _eager_epoch_coords(ds, zgroup)
+
+
+def _eager_epoch_coords(ds: xr.Dataset, zgroup: Any) -> xr.Dataset:
+    """Hold the small per-epoch coordinates in memory, strings as Python ``str`` objects.
+
+    They are a few bytes per epoch, read straight from Zarr (no dask compute, so a
+    ``distributed`` client never sees it). In memory, ``ds.band == "g"``, ``groupby("band")``
+    and ``.values.astype(str)`` work as on a cube fresh from :func:`~finkcube.build_cube`;
+    the pixels stay lazy.
+    """
+    loaded = {}
+    for name, coord in ds.coords.items():
+        if name in ds.indexes or coord.chunks is None:
+            if coord.dtype.kind == "T":  # numpy's StringDType: refuses .astype(str)
+                loaded[name] = coord.variable.copy(data=coord.values.astype(object))
+            continue
+        values = np.asarray(zgroup[str(name)][...])
+        if values.dtype.kind in "OTU":
+            values = values.astype(object)
+        loaded[name] = xr.Variable(coord.dims, values, coord.attrs, coord.encoding)
+    return ds.assign_coords(loaded)
 
 
 def open_cube(
