@@ -9,7 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from finkcube import accessor as _accessor  # noqa: F401  (registers ds.fink)
-from finkcube.build import BuildReport, ObjectResult, build_cube, build_store, update_store
+from finkcube.build import BuildReport, ObjectResult, build_cube, build_store
 from finkcube.client import FinkClient
 from finkcube.cube import epoch_wcs
 from finkcube.errors import (
@@ -28,6 +28,7 @@ from finkcube.errors import (
 )
 from finkcube.ml import CubeDataset
 from finkcube.store import list_objects, open_cube, open_store
+from finkcube.update import update_store
 
 __all__ = [
     "BadRequestError",

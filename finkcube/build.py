@@ -364,12 +364,3 @@ def build_store(
             active.close()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def __getattr__(name: str) -> Any:
-    """``update_store`` lives in :mod:`finkcube.update` (which imports this module)."""
-    if name == "update_store":
-        from finkcube.update import update_store
-
-        return update_store
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
