@@ -46,6 +46,7 @@ __all__ = [
     "OBJECT_KEY",
     "TIME_KEY",
     "as_str",
+    "column_attrs",
     "decode_columns",
     "encode_columns",
     "is_null",
@@ -128,6 +129,29 @@ def _coordinate_names(keys: Sequence[str]) -> dict[str, str]:
         key: name if name not in _RESERVED and bare.count(name) == 1 else key.replace(":", "_")
         for key, name in zip(keys, bare, strict=True)
     }
+
+
+#: Units of Rubin's diaSource columns, by the end of their name (the DPDD's conventions).
+_UNIT_SUFFIXES = (("FluxErr", "nJy"), ("Flux", "nJy"), ("FluxDiff", "nJy"), ("FluxDiffErr", "nJy"))
+_DEGREE_COLUMNS = {"ra", "dec", "raErr", "decErr", "trailRa", "trailDec", "trailRaErr",
+                   "trailDecErr", "trailAngle", "dipoleAngle"}  # fmt: skip
+
+
+def column_attrs(name: str) -> dict[str, str]:
+    """Return the attributes of a per-epoch coordinate: its ``units`` when Rubin's are known.
+
+    Examples
+    --------
+    >>> column_attrs("psfFluxErr"), column_attrs("ra"), column_attrs("snr")
+    ({'units': 'nJy'}, {'units': 'deg'}, {})
+    """
+    bare = bare_column(name)
+    if bare in _DEGREE_COLUMNS:
+        return {"units": "deg"}
+    for suffix, unit in _UNIT_SUFFIXES:
+        if bare.endswith(suffix):
+            return {"units": unit}
+    return {}
 
 
 def encode_columns(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from finkcube._columns import encode_columns
+from finkcube._columns import column_attrs, encode_columns
 from finkcube._epochs import Epoch, epochs_from_cube, pair_epochs
 from finkcube._stamps import placement
 
@@ -150,7 +150,7 @@ def _build(
         SIDE: ("time", sides, {"long_name": "stamp side before padding or cropping"}),
         CROPPED: ("time", sides > canvas, {"long_name": "stamp centre-cropped to the canvas"}),
     }
-    coords.update({name: ("time", array) for name, array in arrays.items()})
+    coords.update({name: ("time", array, column_attrs(name)) for name, array in arrays.items()})
     data_vars: dict[str, Any] = {
         CUTOUT_VAR: (DIMS, cube, {"long_name": "cutout pixels (nJy; variance nJy**2)"})
     }

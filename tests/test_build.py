@@ -68,6 +68,9 @@ def test_cube_layout_and_values(client: FinkClient, emulator: Any) -> None:
     assert max(cube.diaSourceId.values.tolist()) > 2**53
     assert cube.band.values.tolist() == [r["r:band"] for r in by_time]
     np.testing.assert_array_equal(cube.psfFlux.values, [r["r:psfFlux"] for r in by_time])
+    # Rubin's units travel with the columns, so plots label their axes.
+    assert cube.psfFlux.attrs["units"] == cube.psfFluxErr.attrs["units"] == "nJy"
+    assert cube.ra.attrs["units"] == "deg"
     # Sides span 30..102, odd and even; the canvas fits the largest.
     sides = set(cube.side.values.tolist())
     assert min(sides) == 30
