@@ -15,14 +15,12 @@ from email.utils import format_datetime
 import numpy as np
 import pytest
 
-from finkcube.client import (
-    FinkClient,
-    _png_payload,
-    _records_table,
-    _retry_after,
-    _service_text,
-    _user_agent,
-)
+from finkcube._replies import records_table as _records_table
+from finkcube._replies import retry_after as _retry_after
+from finkcube._replies import service_text as _service_text
+from finkcube._requests import png_payload as _png_payload
+from finkcube._requests import user_agent as _user_agent
+from finkcube.client import FinkClient
 from finkcube.errors import InputError, InvalidIdError, TransportError
 
 
