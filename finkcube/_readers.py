@@ -39,8 +39,16 @@ logger = logging.getLogger("finkcube.store")
 #: The codecs of the ``time`` array as write_cube stores it: one uncompressed chunk.
 _RAW_TIME_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}]
 #: Attributes that would need xarray's decoding; an array carrying one is opened by xarray.
-_CODED_ATTRS = {"units", "calendar", "scale_factor", "add_offset", "dtype", "_Unsigned",
+#: (``units`` only when they are CF time units: ``nJy`` and ``deg`` decode to nothing.)
+_CODED_ATTRS = {"calendar", "scale_factor", "add_offset", "dtype", "_Unsigned",
                 "missing_value", "_Encoding"}  # fmt: skip
+_TIME_UNITS = {"days", "hours", "minutes", "seconds", "milliseconds", "microseconds",
+               "nanoseconds"}  # fmt: skip
+
+
+def _time_units(units: object) -> bool:
+    """Whether xarray would decode ``units`` as times (``days since ...``, ``seconds``)."""
+    return isinstance(units, str) and (" since " in units or units in _TIME_UNITS)
 
 
 def is_complete(
@@ -249,6 +257,7 @@ def _fast_cube(
         if (
             dtype is None
             or _CODED_ATTRS & attrs.keys()
+            or _time_units(attrs.get("units"))
             or (fill is not None and not _nan_fill(fill, dtype))
         ):
             return None

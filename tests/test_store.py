@@ -380,3 +380,23 @@ def test_a_store_of_a_newer_layout_is_refused_not_replaced(tmp_path: Path) -> No
         with pytest.raises(StoreError, match="newer than this finkcube"):
             call()
     assert _read_json(str(store), "zarr.json")["attributes"][STORE_ATTR] == 99
+
+
+def test_open_store_reads_cubes_with_units_from_metadata_alone(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-epoch columns carry units (nJy, deg): they need no decoding, so open_store must
+    # still build each node from the group's metadata, not fall back to a full xarray open.
+    cube = synthetic_cube(object_id=7)
+    cube["psfFlux"] = cube["psfFlux"].assign_attrs(units="nJy")
+    write_cube(cube, store)
+    finalize_store(store)
+    from finkcube import _readers
+
+    def no_fallback(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("open_store fell back to a full xarray open")
+
+    monkeypatch.setattr(_readers, "open_group", no_fallback)
+    tree = open_store(store)
+    assert tree["7"].psfFlux.attrs["units"] == "nJy"
+    np.testing.assert_array_equal(tree["7"].cutout.values, cube.cutout.values)
