@@ -142,17 +142,26 @@ class FinkClient:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self._own_session = session is None
-        self._session = self._make_session(workers) if session is None else session
+        self._session = self._make_session(self.url, workers) if session is None else session
         self._in_flight = threading.BoundedSemaphore(workers)
         self._pool = OrderedPool(workers, "finkcube-client")
 
     @staticmethod
-    def _make_session(workers: int) -> requests.Session:
+    def _make_session(url: str, workers: int) -> requests.Session:
         session = requests.Session()
         # Our own retry loop handles failures; the adapter keeps `workers` live connections.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 10), max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        # Read the environment (proxies, CA bundle, .netrc) once for the service's URL: with
+        # trust_env, requests reads it again on every request, about 1 ms of CPU each, a
+        # third of what a cutout request costs the client. Verification stays on.
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        session.proxies.update(settings["proxies"])
+        session.verify = settings["verify"]
+        session.cert = settings["cert"]
+        session.auth = requests.utils.get_netrc_auth(url)
+        session.trust_env = False
         return session
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,18 @@ def test_map_raises_the_callable_error_in_place(offline: FinkClient) -> None:
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match="three"):
         next(results)
+
+
+def test_environment_is_read_once_and_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Proxies and the CA bundle of the environment apply, read when the client is made.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with FinkClient("http://fink.example.org", env={}) as client:
+        session = client._session
+        assert session.proxies["http"] == "http://127.0.0.1:9"
+        assert session.verify == str(bundle)
+        assert session.trust_env is False  # not read again on every request
