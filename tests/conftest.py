@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,3 +30,24 @@ def emulator() -> Iterator[Emulator]:
 
     with Emulator(latency_ms=0.0, faults=0.0, seed=0) as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def s3_options() -> Iterator[dict[str, Any]]:
+    """``storage_options`` of a moto S3 server on a free loopback port, with a bucket ``cubes``.
+
+    Tests share the server: each writes under its own key prefix.
+    """
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()  # returns once the server answers
+    host, port = server.get_host_and_port()
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
+    }
+    s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="cubes")
+    yield options
+    server.stop()

@@ -285,24 +285,6 @@ def test_unreachable_scheduler_is_a_usage_error(
 # --------------------------------------------------------------------------- S3
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """storage_options of a moto S3 server on a free loopback port, with a bucket ``cubes``."""
-    moto_server = pytest.importorskip("moto.server")
-    s3fs = pytest.importorskip("s3fs")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()  # returns once the server answers
-    host, port = server.get_host_and_port()
-    options = {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
-    }
-    s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="cubes")
-    yield options
-    server.stop()
-
-
 def s3_objects(url: str, options: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
     """Every object under an S3 prefix: its size, ETag and modification time."""
     import fsspec
@@ -315,43 +297,45 @@ def s3_objects(url: str, options: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.slow
 def test_s3_build_reopen_and_update_equal_local(
-    emu: Emulator, client: FinkClient, s3: dict[str, Any], tmp_path: Path
+    emu: Emulator, client: FinkClient, s3_options: dict[str, Any], tmp_path: Path
 ) -> None:
     ids = emu.catalog.bulk_objects(3, sources=(2, 4))
     local, url = str(tmp_path / "cubes.zarr"), "s3://cubes/api/cubes.zarr"
     build_store(ids, local, client=client)
-    report = build_store(ids, url, client=client, storage_options=s3)
+    report = build_store(ids, url, client=client, storage_options=s3_options)
     assert report.count("built") == len(ids)
-    assert_same_store(url, local, ids, **s3)
+    assert_same_store(url, local, ids, **s3_options)
     # Reopened lazily from S3: nothing but metadata and indexes is read until asked.
-    cube = open_cube(url, ids[0], storage_options=s3)
+    cube = open_cube(url, ids[0], storage_options=s3_options)
     assert cube.cutout.chunks is not None
-    tree = open_store(url, storage_options=s3)
+    tree = open_store(url, storage_options=s3_options)
     assert sorted(tree.children) == sorted(map(str, ids))
     assert_same_cube(tree[str(ids[2])].to_dataset(), open_cube(local, ids[2]))
 
     emu.catalog.add_sources(ids[0], 2)
     emu.catalog.add_sources(ids[1], 1, older=True, side=70)
-    for store, options in ((local, None), (url, s3)):
+    for store, options in ((local, None), (url, s3_options)):
         update = update_store(store, client=client, storage_options=options)
         assert sorted((r.object_id, r.status) for r in update.results) == sorted(
             [(ids[0], "updated"), (ids[1], "updated"), (ids[2], "unchanged")]
         )
-    assert_same_store(url, local, ids, **s3)
-    assert_same_cube(open_cube(url, ids[1], storage_options=s3), build_cube(ids[1], client=client))
-    assert open_cube(url, ids[1], storage_options=s3).sizes["x"] == 70
+    assert_same_store(url, local, ids, **s3_options)
+    assert_same_cube(
+        open_cube(url, ids[1], storage_options=s3_options), build_cube(ids[1], client=client)
+    )
+    assert open_cube(url, ids[1], storage_options=s3_options).sizes["x"] == 70
 
     # Nothing new: no cutout request and no object of the bucket rewritten.
-    before = s3_objects(url, s3)
+    before = s3_objects(url, s3_options)
     emu.reset_stats()
-    update_store(url, client=client, storage_options=s3)
+    update_store(url, client=client, storage_options=s3_options)
     assert emu.requests[CUTOUTS_PATH] == 0
-    assert s3_objects(url, s3) == before
+    assert s3_objects(url, s3_options) == before
 
 
 @pytest.mark.slow
 def test_s3_from_the_command_line_with_standard_settings(
-    emu: Emulator, client: FinkClient, s3: dict[str, Any], tmp_path: Path,
+    emu: Emulator, client: FinkClient, s3_options: dict[str, Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     import fsspec.config
@@ -363,10 +347,10 @@ def test_s3_from_the_command_line_with_standard_settings(
     # variables (or ~/.aws), or fsspec's own (FSSPEC_S3, ~/.config/fsspec/conf.json).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
     env |= {
-        "AWS_ACCESS_KEY_ID": s3["key"],
-        "AWS_SECRET_ACCESS_KEY": s3["secret"],
-        "AWS_ENDPOINT_URL": s3["client_kwargs"]["endpoint_url"],
-        "AWS_DEFAULT_REGION": s3["client_kwargs"]["region_name"],
+        "AWS_ACCESS_KEY_ID": s3_options["key"],
+        "AWS_SECRET_ACCESS_KEY": s3_options["secret"],
+        "AWS_ENDPOINT_URL": s3_options["client_kwargs"]["endpoint_url"],
+        "AWS_DEFAULT_REGION": s3_options["client_kwargs"]["region_name"],
     }
     built = subprocess.run(
         [sys.executable, "-m", "finkcube", "build", *map(str, ids), "--out", url,
@@ -374,16 +358,16 @@ def test_s3_from_the_command_line_with_standard_settings(
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
-    assert_same_store(url, local, ids, **s3)
+    assert_same_store(url, local, ids, **s3_options)
     # FSSPEC_S3='{"key": ..., "client_kwargs": {"endpoint_url": ...}}' in this process
     # (fsspec reads the variable once, at import).
     settings: dict[str, dict[str, Any]] = {}
-    fsspec.config.set_conf_env(settings, {"FSSPEC_S3": json.dumps(s3)})
+    fsspec.config.set_conf_env(settings, {"FSSPEC_S3": json.dumps(s3_options)})
     monkeypatch.setitem(fsspec.config.conf, "s3", settings["s3"])
     emu.catalog.add_sources(ids[1], 2)
     update_store(local, client=client)
     assert main(["update", url]) == 0
     assert "1 updated" in capsys.readouterr().out
-    assert_same_store(url, local, ids, **s3)
+    assert_same_store(url, local, ids, **s3_options)
     assert main(["info", url]) == 0
     assert str(ids[1]) in capsys.readouterr().out

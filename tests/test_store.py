@@ -334,24 +334,6 @@ def test_summaries(store: str) -> None:
     assert one.first_mjd == first.first_mjd
 
 
-@pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict[str, Any]]:
-    """storage_options of a moto S3 server on a free port, with an empty bucket."""
-    moto_server = pytest.importorskip("moto.server")
-    s3fs = pytest.importorskip("s3fs")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()  # returns once the server answers
-    host, port = server.get_host_and_port()
-    options = {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
-    }
-    s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="cubes")
-    yield options
-    server.stop()
-
-
 def test_s3_store_round_trip(s3_options: dict[str, Any]) -> None:
     url = "s3://cubes/store.zarr"
     init_store(url, storage_options=s3_options)
