@@ -133,11 +133,18 @@ def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [["finkcube.emulator"], ["finkcube", "emulator", "--latency-ms", "5"]],
+    ids=["module", "cli"],
+)
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_module_entry_prints_url_and_serves_until_interrupted(stop_signal: int) -> None:
+def test_module_entry_prints_url_and_serves_until_interrupted(
+    stop_signal: int, entry: list[str]
+) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "finkcube.emulator", "--port", "0"],
+        [sys.executable, "-W", "error", "-m", *entry, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -153,6 +160,8 @@ def test_module_entry_prints_url_and_serves_until_interrupted(stop_signal: int) 
         assert proc.poll() is None
         proc.send_signal(stop_signal)
         assert proc.wait(timeout=TIMEOUT) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == ""  # no traceback on interrupt, no warning
     finally:
         if proc.poll() is None:
             proc.kill()
