@@ -20,7 +20,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from finkcube._config import resolve_url
+from finkcube._config import RETRIES_ENV, TIMEOUT_ENV, resolve_number, resolve_url
 from finkcube._pool import OrderedPool
 from finkcube._replies import (
     decode_png,
@@ -73,6 +73,9 @@ R = TypeVar("R")
 
 _RETRY_STATUS_MIN = 500
 _TOO_MANY_REQUESTS = 429
+#: Defaults of the settings an argument or FINKCUBE_TIMEOUT / FINKCUBE_RETRIES can change.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 5
 #: The service answers 500 for deterministic failures (a cutout missing from its alert, a
 #: value that reaches an assert), 502-504 under load: a 500 is retried only this often.
 _INTERNAL_ERROR = 500
@@ -93,16 +96,18 @@ class FinkClient:
         Most requests in flight at once from this client, and the size of the pool
         :meth:`map` runs on.
     timeout : float, optional
-        Seconds to wait for a connection or for the next bytes of a reply.
+        Seconds to wait for a connection or for the next bytes of a reply (default:
+        ``$FINKCUBE_TIMEOUT``, else 30).
     retries : int, optional
-        How many times a failed request is asked again (5xx, 429, timeouts, dropped
+        How many times (default: ``$FINKCUBE_RETRIES``, else 5) a failed request is asked again (5xx, 429, timeouts, dropped
         connections, truncated or undecodable replies); 400, other 4xx, "not found" and
         input errors are never retried.
     backoff, max_backoff : float, optional
         Retry ``n`` waits a random time in ``[0, min(max_backoff, backoff * 2**n)]`` (full
         jitter), or the server's ``Retry-After``, capped by ``max_backoff``.
     env : mapping, optional
-        Environment read for ``FINKCUBE_URL`` (default: ``os.environ``).
+        Environment read for ``FINKCUBE_URL``, ``FINKCUBE_TIMEOUT`` and ``FINKCUBE_RETRIES``
+        (default: ``os.environ``).
 
     Examples
     --------
@@ -122,14 +127,16 @@ class FinkClient:
         *,
         session: requests.Session | None = None,
         workers: int = 8,
-        timeout: float = 30.0,
-        retries: int = 5,
+        timeout: float | None = None,
+        retries: int | None = None,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"invalid workers {workers!r}: expected a positive integer")
+        timeout = resolve_number(timeout, TIMEOUT_ENV, DEFAULT_TIMEOUT, float, env)
+        retries = resolve_number(retries, RETRIES_ENV, DEFAULT_RETRIES, int, env)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InputError(f"invalid retries {retries!r}: expected an integer >= 0")
         check_number("timeout", timeout, positive=True)

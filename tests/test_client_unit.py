@@ -220,3 +220,18 @@ def test_environment_is_read_once_and_kept(monkeypatch: pytest.MonkeyPatch, tmp_
         assert session.proxies["http"] == "http://127.0.0.1:9"
         assert session.verify == str(bundle)
         assert session.trust_env is False  # not read again on every request
+
+
+def test_timeout_and_retries_from_the_environment() -> None:
+    env = {"FINKCUBE_TIMEOUT": "2.5", "FINKCUBE_RETRIES": "1"}
+    with FinkClient("http://127.0.0.1:1", env=env) as client:
+        assert (client.timeout, client.retries) == (2.5, 1)
+    with FinkClient("http://127.0.0.1:1", timeout=7, retries=0, env=env) as client:
+        assert (client.timeout, client.retries) == (7.0, 0)  # an argument wins
+    with FinkClient("http://127.0.0.1:1", env={}) as client:
+        assert (client.timeout, client.retries) == (30.0, 5)
+    for bad in ({"FINKCUBE_TIMEOUT": "soon"}, {"FINKCUBE_RETRIES": "2.5"}):
+        with pytest.raises(InputError, match="invalid FINKCUBE_"):
+            FinkClient("http://127.0.0.1:1", env=bad)
+    with pytest.raises(InputError, match="invalid timeout"):
+        FinkClient("http://127.0.0.1:1", env={"FINKCUBE_TIMEOUT": "-1"})
