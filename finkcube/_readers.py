@@ -4,13 +4,12 @@
 :func:`open_cube` opens one group with xarray (dask-backed, small per-epoch coordinates
 held in memory). :func:`open_store` opens every complete group; with ``chunks=None`` it
 builds each node from the group's consolidated metadata and one read of its ``time``
-index, the arrays being read on first access (:class:`LazyArray`), and falls back to
+index, the arrays being read on first access (:mod:`finkcube._nodes`), and falls back to
 xarray for a group it is unsure of. All four are re-exported by :mod:`finkcube.store`.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 from collections.abc import Mapping
@@ -28,27 +27,13 @@ from finkcube._layout import (
     object_groups,
     root_meta,
 )
-from finkcube._types import KINDS, PLANES
+from finkcube._nodes import fast_cube, gc_paused, groups_metadata, raw_time
 from finkcube._zarrio import META, Where, locate
 
-__all__ = ["LazyArray", "is_complete", "list_objects", "open_cube", "open_group", "open_store"]
+__all__ = ["is_complete", "list_objects", "open_cube", "open_group", "open_store"]
 
 # Logged under the public module's name, where users set the store's log level.
 logger = logging.getLogger("finkcube.store")
-
-#: The codecs of the ``time`` array as write_cube stores it: one uncompressed chunk.
-_RAW_TIME_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}]
-#: Attributes that would need xarray's decoding; an array carrying one is opened by xarray.
-#: (``units`` only when they are CF time units: ``nJy`` and ``deg`` decode to nothing.)
-_CODED_ATTRS = {"calendar", "scale_factor", "add_offset", "dtype", "_Unsigned",
-                "missing_value", "_Encoding"}  # fmt: skip
-_TIME_UNITS = {"days", "hours", "minutes", "seconds", "milliseconds", "microseconds",
-               "nanoseconds"}  # fmt: skip
-
-
-def _time_units(units: object) -> bool:
-    """Whether xarray would decode ``units`` as times (``days since ...``, ``seconds``)."""
-    return isinstance(units, str) and (" since " in units or units in _TIME_UNITS)
 
 
 def is_complete(
@@ -163,6 +148,8 @@ def open_cube(
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from finkcube._types import KINDS
     >>> from finkcube.cube import assemble_cube
     >>> from finkcube.decode import stamps_from_arrays
     >>> from finkcube.store import init_store, write_cube
@@ -177,109 +164,6 @@ def open_cube(
     where = locate(store, storage_options)
     group, _ = checked_group(where, object_id)
     return open_group(where, group, {} if chunks is None else chunks)
-
-
-class LazyArray(xr.backends.BackendArray):
-    """One Zarr array, opened on first read (xarray's backend-array protocol)."""
-
-    def __init__(self, where: Where, path: str, shape: tuple[int, ...], dtype: Any) -> None:
-        self.where, self.path, self.shape, self.dtype = where, path, shape, dtype
-        self._array: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"where": self.where, "path": self.path, "shape": self.shape, "dtype": self.dtype}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        from xarray.core import indexing
-
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self._read
-        )
-
-    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        if self._array is None:
-            import zarr
-
-            self._array = zarr.open_array(self.where.zarr(read_only=True), path=self.path, mode="r")
-        return np.asarray(self._array[key])
-
-
-def _dtype(data_type: Any) -> np.dtype[Any] | None:
-    if data_type == "string":
-        return np.dtypes.StringDType()
-    try:
-        return np.dtype(data_type) if isinstance(data_type, str) else None
-    except TypeError:
-        return None
-
-
-def _nan_fill(value: Any, dtype: np.dtype[Any]) -> bool:
-    """True for a float array whose ``_FillValue`` (base64 of a float) is NaN."""
-    try:
-        raw = base64.b64decode(value)
-        return dtype.kind == "f" and bool(np.isnan(np.frombuffer(raw, f"<f{len(raw)}")[0]))
-    except (ValueError, TypeError, IndexError):
-        return False
-
-
-def _raw_time(meta: Mapping[str, Any]) -> bool:
-    """True when the time array is one uncompressed little-endian chunk (write_cube's)."""
-    grid = meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", [0])
-    keys = meta.get("chunk_key_encoding", {})
-    return (
-        meta.get("codecs") == _RAW_TIME_CODECS
-        and meta.get("data_type") == "float64"
-        and grid[0] >= meta["shape"][0]
-        and keys.get("name") == "default"
-        and keys.get("configuration", {}).get("separator", "/") == "/"
-    )
-
-
-def _fast_cube(
-    where: Where, group: str, meta: Mapping[str, Any], time: bytes | None
-) -> xr.Dataset | None:
-    """Build a lazy cube from its group's consolidated metadata alone, or None if unsure."""
-    from xarray.core import indexing
-
-    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
-    if time is None or not members or "time" not in members:
-        return None
-    coord_names = set()
-    specs = {}
-    for name, array in members.items():
-        dtype = _dtype(array.get("data_type"))
-        attrs = dict(array.get("attributes", {}))
-        coord_names.update(str(attrs.pop("coordinates", "")).split())
-        fill = attrs.pop("_FillValue", None)
-        if (
-            dtype is None
-            or _CODED_ATTRS & attrs.keys()
-            or _time_units(attrs.get("units"))
-            or (fill is not None and not _nan_fill(fill, dtype))
-        ):
-            return None
-        specs[name] = (tuple(array["dimension_names"]), tuple(array["shape"]), dtype, attrs)
-    dims = {d for spec in specs.values() for d in spec[0]}
-    n_planes = specs.get("plane", ((), (0,)))[1][0]
-    if specs.get("kind", ((), (0,)))[1] != (len(KINDS),) or not 0 < n_planes <= len(PLANES):
-        return None
-    coords: dict[str, Any] = {
-        "kind": ("kind", np.array(KINDS, dtype=np.dtypes.StringDType())),
-        "plane": ("plane", np.array(PLANES[:n_planes], dtype=np.dtypes.StringDType())),
-        "time": ("time", np.frombuffer(time, "<f8").astype(np.float64), specs["time"][3]),
-    }
-    data_vars: dict[str, Any] = {}
-    for name, (var_dims, shape, dtype, attrs) in specs.items():
-        if name in coords:
-            continue
-        lazy = indexing.LazilyIndexedArray(LazyArray(where, f"{group}/{name}", shape, dtype))
-        target = coords if name in coord_names or name in dims else data_vars
-        target[name] = xr.Variable(var_dims, lazy, attrs)
-    attrs = {k: v for k, v in meta.get("attributes", {}).items() if k != COMPLETE_ATTR}
-    return xr.Dataset(data_vars, coords, attrs)
 
 
 def open_store(
@@ -315,6 +199,8 @@ def open_store(
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from finkcube._types import KINDS
     >>> from finkcube.cube import assemble_cube
     >>> from finkcube.decode import stamps_from_arrays
     >>> from finkcube.store import init_store, write_cube
@@ -327,24 +213,34 @@ def open_store(
     (['42'], ('time', 'kind', 'y', 'x', 'plane'))
     """
     where = locate(store, storage_options)
-    root = root_meta(where)
-    groups = object_groups(where)
-    incomplete = [g for g, meta in groups.items() if not marked_complete(meta)]
-    if incomplete:
-        logger.info("%s: %d incomplete cube(s) left out: %s", where.url, len(incomplete),
-                    ", ".join(incomplete))  # fmt: skip
-    complete = {g: meta for g, meta in groups.items() if g not in incomplete and meta}
+    with gc_paused():
+        root = root_meta(where)
+        groups = groups_metadata(where, root) if chunks is None else object_groups(where)
+        incomplete = [g for g, meta in groups.items() if not marked_complete(meta)]
+        if incomplete:
+            logger.info("%s: %d incomplete cube(s) left out: %s", where.url, len(incomplete),
+                        ", ".join(incomplete))  # fmt: skip
+        complete = {g: meta for g, meta in groups.items() if g not in incomplete and meta}
+        return _tree(where, root, complete, chunks)
+
+
+def _tree(
+    where: Where, root: Mapping[str, Any], complete: Mapping[str, Any], chunks: Any
+) -> xr.DataTree:
+    """The tree of the complete groups' cubes (see :func:`open_store`)."""
     nodes: dict[str, xr.Dataset] = {}
     if chunks is None:
         times = where.read_many(
             f"{g}/time/c/0"
             for g, meta in complete.items()
-            if _raw_time(meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time", {}))
+            if raw_time(meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time", {}))
         )
         for group, meta in complete.items():
-            fast = _fast_cube(where, group, meta, times.get(f"{group}/time/c/0"))
+            fast = fast_cube(where, group, meta, times.get(f"{group}/time/c/0"))
             nodes[group] = fast if fast is not None else open_group(where, group, None)
     else:
         nodes = {group: open_group(where, group, chunks) for group in complete}
-    attrs = {k: v for k, v in root.get("attributes", {}).items()}
-    return xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), **nodes})
+    # Attached through ``children``: DataTree.from_dict would copy every node twice more.
+    tree = xr.DataTree(xr.Dataset(attrs=dict(root.get("attributes", {}))))
+    tree.children = {group: xr.DataTree(node) for group, node in nodes.items()}
+    return tree
