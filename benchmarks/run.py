@@ -114,6 +114,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def _median_run(runs: list[tuple[float, Any]]) -> tuple[float, Any]:
+    """The ``(seconds, result)`` of the median run by time."""
+    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
     """The median wall time of ``repeats`` calls."""
     return statistics.median(timed(fn)[0] for _ in range(max(1, repeats)))
@@ -396,7 +401,7 @@ def bench_b3(
     """Reading the store: lazy open, one object, streaming every stamp vs a plain .npy."""
     import zarr
 
-    from finkcube.store import list_objects, open_cube, open_store
+    from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
 
     say("B3: reading the store")
     t_open = median_time(lambda: open_store(store), p["repeats"])
@@ -418,7 +423,10 @@ def bench_b3(
     flat.flush()
     del flat
 
-    def stream_tree(opened: Any) -> int:  # what a training loop over the store does
+    def stream_iter(stream: Any) -> int:  # finkcube's streaming reader
+        return sum(array.nbytes for _, array in stream)
+
+    def stream_tree(opened: Any) -> int:  # through the open_store tree, node by node
         return sum(opened[str(oid)]["cutout"].values.nbytes for oid in oids)
 
     def stream_cubes() -> int:  # one open_cube (dask) per object
@@ -440,13 +448,28 @@ def bench_b3(
     stream_npy()
     fresh = open_store(store)  # opened outside the timing (B3a times it)
     t_tree, n_tree = timed(lambda: stream_tree(fresh))
-    t_npy, n_npy = timed(stream_npy)
+    # iter_cutouts against the .npy, interleaved, the median of each: the .npy rate itself
+    # swings by 30% between runs on a busy machine.
+    iter_runs, npy_runs, t_plan = [], [], []
+    for _ in range(max(3, p["repeats"])):
+        t, stream = timed(lambda: iter_cutouts(store))  # checks every cube, like an open
+        t_plan.append(t)
+        iter_runs.append(timed(lambda stream=stream: stream_iter(stream)))
+        npy_runs.append(timed(stream_npy))
+    t_iter, n_iter = _median_run(iter_runs)
+    t_npy, n_npy = _median_run(npy_runs)
     t_cubes, n_cubes = timed(stream_cubes)
     t_zarr, n_zarr = timed(stream_zarr)
-    assert n_tree == n_npy == n_cubes == n_zarr, (n_tree, n_npy, n_cubes, n_zarr)
-    rate, npy_rate = n_tree / t_tree / 1e6, n_npy / t_npy / 1e6
+    assert n_iter == n_tree == n_npy == n_cubes == n_zarr, (n_iter, n_tree, n_npy, n_cubes)
+    rate, npy_rate = n_iter / t_iter / 1e6, n_npy / t_npy / 1e6
+    tree_rate = n_tree / t_tree / 1e6
     cubes_rate, zarr_rate = n_cubes / t_cubes / 1e6, n_zarr / t_zarr / 1e6
     stamps = sum(epochs.values()) * 3
+    notes.append(
+        f"B3: iter_cutouts runs (MB/s): {', '.join(f'{n / t / 1e6:.0f}' for t, n in iter_runs)}"
+        f"; .npy runs: {', '.join(f'{n / t / 1e6:.0f}' for t, n in npy_runs)}; creating the "
+        f"iterator (every cube checked) took {statistics.median(t_plan) * 1e3:.0f} ms"
+    )
     notes.append(
         f"B3: zarr-python alone (zarr.open_array(...)[:] per object, no xarray) streams "
         f"{zarr_rate:.0f} MB/s, {zarr_rate / npy_rate:.0%} of the .npy rate; mean cube "
@@ -472,8 +495,8 @@ def bench_b3(
         ),
         Row(
             "B3c",
-            f"stream every stamp of an open_store tree ({stamps} stamps, {n_tree / 1e6:.0f} "
-            "MB float32) vs the same bytes from a .npy (warm)",
+            f"stream every stamp with iter_cutouts ({stamps} stamps, {n_iter / 1e6:.0f} MB "
+            "float32) vs the same bytes from a .npy (warm; medians)",
             rate,
             npy_rate,
             unit="MB/s",
@@ -483,6 +506,14 @@ def bench_b3(
         ),
         Row(
             "B3d",
+            "stream every stamp through the open_store tree, node by node, vs the .npy",
+            tree_rate,
+            npy_rate,
+            unit="MB/s",
+            ratio=f"{tree_rate / npy_rate:.0%} of .npy",
+        ),
+        Row(
+            "B3e",
             "stream every stamp, one open_cube (dask) per object, vs the .npy",
             cubes_rate,
             npy_rate,
@@ -495,6 +526,10 @@ def bench_b3(
         "one_object_s": t_one,
         "one_object_id": typical,
         "one_object_bytes": one_bytes,
+        "stream_iter_s": t_iter,
+        "stream_iter_runs_s": [t for t, _ in iter_runs],
+        "npy_runs_s": [t for t, _ in npy_runs],
+        "iter_plan_s": t_plan,
         "stream_tree_s": t_tree,
         "stream_cubes_s": t_cubes,
         "stream_zarr_s": t_zarr,

@@ -27,7 +27,7 @@ from finkcube.errors import (
     TransportError,
 )
 from finkcube.ml import CubeDataset
-from finkcube.store import list_objects, open_cube, open_store
+from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
 from finkcube.update import update_store
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "build_cube",
     "build_store",
     "epoch_wcs",
+    "iter_cutouts",
     "list_objects",
     "open_cube",
     "open_store",

@@ -14,33 +14,34 @@ also holds its consolidated metadata (one read opens it). The life of a store:
    ``xarray.open_zarr(store, group=ID)`` and ``xarray.open_datatree(store, engine="zarr")``
    open without a warning and never see an incomplete group.
 
-Chunking and compression, measured on a 300-epoch object of 30-60 px stamps (canvas 60,
-noise-like float32 pixels, 20% of the stamps with blank rows): ``cutout`` is chunked along
-``time`` only, about 4 MiB of raw canvas per chunk (97 epochs of one plane, 48 of two), so
-that a whole cube is a few objects in an object store and one epoch still reads quickly;
-``psf`` alike. Compression Blosc zstd with byte shuffle, level 1: the pixels are noise-like,
-so higher levels buy little and cost build time (measured on a 400-epoch cube of 30-40 px
-stamps and on the real sample object: level 5 wrote in 190-230 ms at 4.57/3.63 kB per stamp,
-level 3 in 125-170 ms at 4.62/3.69 kB, level 1 in 92 ms at 4.87/3.85 kB, Blosc lz4 in 73-78 ms
-at 5.28/4.30 kB; reads are alike). A cube is written once per build, on the build's critical
-path, so level 1 (+6% bytes, 2-2.5x faster writes) is the choice. On the 300-epoch object of
-30-60 px (canvas 60) level 5 gave 7.6 kB per stamp against 14.4 kB of raw float32 canvas and
-8.8 kB of raw unpadded stamp: the NaN padding costs almost nothing. Reading that whole cube
-took 13 ms, one epoch 7 ms (local disk). Sharding (one shard per variable, 8-epoch inner chunks) cut
-one-epoch reads to 3 ms but doubled whole-cube reads, so it is not used. The ``time``
-coordinate is one uncompressed chunk, which lets :func:`open_store` read every object's
-index with one plain read each; the other per-epoch coordinates are one zstd chunk each.
+Chunking: ``cutout`` is chunked along ``time`` only, about 4 MiB of raw canvas per chunk
+(97 epochs of one plane on a 60 px canvas, 48 of two), so that a whole cube is a few
+objects in an object store and one epoch still reads quickly; ``psf`` alike. Sharding (one
+shard per variable, 8-epoch inner chunks) cut one-epoch reads from 7 to 3 ms but doubled
+whole-cube reads, so it is not used.
 
-Opening (local disk, a busy 2-core machine): :func:`open_cube` about 15 ms;
-:func:`open_store` of 500 objects about 1.1 s, mostly xarray building 500 datasets. Plain
-``xarray.open_zarr(store, group=ID)`` parses the root's consolidated metadata of *every*
-object (about 14 kB each): 1.3 s with 500 objects, so prefer :func:`open_cube` for big stores.
+Compression: Blosc LZ4, level 5, no shuffle, chosen for reads. Float32 sky noise hardly
+compresses; what any codec removes is mostly the NaN padding, so speed matters more than
+ratio. Measured on the real sample object, a 1,200-epoch object, a 30-102 px object and 200
+objects of the benchmark store, LZ4-5 stores 4.1 / 5.1 / 19.0 / 5.1 kB per stamp where
+Blosc zstd-1 with shuffle stores 3.8 / 4.8 / 17.7 / 4.8 kB (+6-8 %; raw canvas 6.7 / 6.4 /
+41.6 / 6.4 kB), but encodes 8x faster (1.2 GB/s against 0.15) and decodes 10x faster
+(5-7.5 GB/s against 0.5-0.6): streaming a store went from 2 % to about 60 % of the rate of
+a plain ``.npy`` (``benchmarks/run.py``, B3c). Shuffle made both codecs larger here. The
+``time`` coordinate is one uncompressed chunk, which lets :func:`open_store` read every
+object's index with one plain read each; the other per-epoch coordinates are one chunk each.
+
+Opening (local disk, 2 cores): :func:`open_cube` about 15 ms; :func:`open_store` of 500
+objects about 0.6 s. Plain ``xarray.open_zarr(store, group=ID)`` parses the root's
+consolidated metadata of *every* object (about 7 kB each): 1.3 s with 500 objects, so
+prefer :func:`open_cube` for big stores, and :func:`iter_cutouts` to stream every pixel.
 
 The code: this module writes (the chunking and codecs above, the complete mark, the root's
-consolidated metadata); :mod:`finkcube._readers` lists and opens cubes, :mod:`finkcube._summary`
-summarises them, :mod:`finkcube._layout` reads what the root and groups say and
-:mod:`finkcube._zarrio` holds the fsspec/Zarr plumbing. Everything public is importable
-from here.
+consolidated metadata); :mod:`finkcube._readers` lists and opens cubes (lazy nodes from
+:mod:`finkcube._nodes`, chunk files read by :mod:`finkcube._chunks`),
+:mod:`finkcube._stream` streams them, :mod:`finkcube._summary` summarises them,
+:mod:`finkcube._layout` reads what the root and groups say and :mod:`finkcube._zarrio`
+holds the fsspec/Zarr plumbing. Everything public is importable from here.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from finkcube._layout import (
     store_meta,
 )
 from finkcube._readers import is_complete, list_objects, open_cube, open_store
+from finkcube._stream import iter_cutouts
 from finkcube._summary import CubeSummary, StoreSummary, cube_summary, store_summary
 from finkcube._types import (
     CUTOUT_VAR,
@@ -89,6 +91,7 @@ __all__ = [
     "finalize_store",
     "init_store",
     "is_complete",
+    "iter_cutouts",
     "list_objects",
     "open_cube",
     "open_store",
@@ -219,7 +222,7 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     """Chunks and codecs per variable (see the module docstring for the numbers)."""
     from zarr.codecs import BloscCodec
 
-    blosc = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
+    blosc = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         shape = tuple(var.shape)

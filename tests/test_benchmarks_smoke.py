@@ -28,6 +28,7 @@ EXPECTED_ROWS = [
     "B3b",
     "B3c",
     "B3d",
+    "B3e",
     "B4a",
     "B4b",
 ]
