@@ -112,6 +112,23 @@ class Where:
         found = self.fs.cat(list(wanted), on_error="omit")
         return {wanted[k]: v for k, v in found.items() if k in wanted}
 
+    def write_many(self, files: Mapping[str, bytes]) -> None:
+        """Write many files, keyed by full path (concurrently on object stores).
+
+        On local disk their folders are made as needed.
+        """
+        if not self.local:
+            self.fs.pipe(dict(files))
+            return
+        made: set[str] = set()
+        for path, data in files.items():
+            folder = os.path.dirname(path)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            with open(path, "wb") as file:
+                file.write(data)
+
     def children(self) -> list[str]:
         """The names of the root's entries that are object ids."""
         self.fs.invalidate_cache(self.root)
@@ -135,13 +152,14 @@ def locate(store: str | os.PathLike[str], storage_options: Mapping[str, Any] | N
 
 
 def upload(where: Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
-    """Write a group to an object store: encoded in memory, then put all at once.
+    """Write a group: encoded in memory, then its files put all at once.
 
     Writing through zarr's FsspecStore costs several sequential round trips per array
     (existence checks, listings, metadata, chunks): 2.2 s per 14-array cube on moto's S3
     server on loopback, against 0.5 s for the whole of :func:`finkcube.store.write_cube`
-    this way. Encoded in memory first, the group's files go in one concurrent batch; its
-    ``zarr.json`` goes last, without the complete mark, which ``write_cube`` adds.
+    this way. On local disk, zarr's LocalStore spends its time in some 45 event-loop round
+    trips: a 400-epoch cube took 75-120 ms, 50-70 ms this way. The group's ``zarr.json``
+    goes first, without the complete mark, which ``write_cube`` adds once all is written.
     """
     from zarr.storage import MemoryStore
 
@@ -156,7 +174,7 @@ def upload(where: Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]
     )
     head = f"{group}/{META}"
     files = {where.path(k): v.to_bytes() for k, v in staged.items() if k.startswith(group + "/")}
-    meta = files.pop(where.path(head))
-    where.fs.pipe(files)
-    where.fs.pipe_file(where.path(head), meta)
+    # The group's zarr.json first, as zarr writes it: a group cut short reads as incomplete.
+    where.write_many({where.path(head): files.pop(where.path(head))})
+    where.write_many(files)
     where.fs.invalidate_cache(where.path(group))

@@ -288,17 +288,7 @@ def write_cube(
     out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
     encoding = _encoding(out)
     _remove(where, group)
-    if not where.remote:
-        out.to_zarr(
-            where.zarr(read_only=False),
-            group=group,
-            mode="w",
-            zarr_format=3,
-            consolidated=False,
-            encoding=encoding,
-        )
-    else:  # an object store: encoded here, put in one concurrent batch
-        upload(where, group, out, encoding)
+    upload(where, group, out, encoding)  # encoded in memory, then put all at once
     names = [str(name) for name in out.variables]
     found = where.read_many(f"{group}/{name}/{META}" for name in names)
     if len(found) != len(names):
