@@ -4,9 +4,9 @@ zarr-python costs about 1-2 ms per array read (its event loop, codec pipeline an
 metadata read at open), more than reading and decoding a whole 1 MB cube. For an array
 whose layout is the plain one :func:`finkcube.store.write_cube` writes (a regular chunk
 grid, the default ``c/i/j/...`` chunk keys, the little-endian ``bytes`` codec and at most
-one Blosc compressor), :class:`ChunkReader` reads the chunk files itself (one
+one Blosc or Zstd compressor), :class:`ChunkReader` reads the chunk files itself (one
 ``read`` each on disk, one concurrent batch on an object store) and decodes them with
-numcodecs' Blosc, which zarr's own ``BloscCodec`` wraps. Every other layout (sharding,
+numcodecs, which zarr's own ``BloscCodec`` and ``ZstdCodec`` wrap. Every other layout (sharding,
 other codecs, big-endian, strings) gets ``None`` from :func:`simple_layout`, and the caller
 uses zarr. A chunk that was never written reads as the array's fill value, as in Zarr.
 """
@@ -27,6 +27,8 @@ from finkcube._zarrio import Where
 __all__ = ["ChunkReader", "simple_layout"]
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+#: The compressors read here (numcodecs' Blosc and Zstd, which zarr's own codecs wrap).
+_CODECS = ("blosc", "zstd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ class Layout:
     chunks: tuple[int, ...]
     dtype: np.dtype[Any]
     fill: Any
-    blosc: bool
+    codec: str | None
 
 
 def _fill_value(value: Any, dtype: np.dtype[Any]) -> Any:
@@ -74,7 +76,7 @@ def simple_layout(meta: Mapping[str, Any]) -> Layout | None:
         or codecs[0].get("name") != "bytes"
         or (dtype.itemsize > 1 and codecs[0].get("configuration", {}).get("endian") != "little")
         or len(codecs) > 2
-        or (len(codecs) == 2 and codecs[1].get("name") != "blosc")
+        or (len(codecs) == 2 and codecs[1].get("name") not in _CODECS)
     ):
         return None
     fill = _fill_value(meta.get("fill_value"), dtype)
@@ -82,7 +84,7 @@ def simple_layout(meta: Mapping[str, Any]) -> Layout | None:
     chunks = tuple(int(n) for n in grid.get("configuration", {}).get("chunk_shape", ()))
     if fill is None or len(chunks) != len(shape) or not all(chunks):
         return None
-    return Layout(shape, chunks, dtype, fill, blosc=len(codecs) == 2)
+    return Layout(shape, chunks, dtype, fill, codecs[1]["name"] if len(codecs) == 2 else None)
 
 
 def _ranges(key: tuple[Any, ...], shape: tuple[int, ...]) -> list[range]:
@@ -113,13 +115,18 @@ class ChunkReader:
         lay = self.layout
         if raw is None:
             return np.full(lay.chunks, lay.fill, lay.dtype)
-        if lay.blosc:
+        if lay.codec is None:
+            return np.frombuffer(raw, lay.dtype).reshape(lay.chunks)
+        out = np.empty(lay.chunks, lay.dtype)
+        if lay.codec == "blosc":
             from numcodecs import blosc
 
-            out = np.empty(lay.chunks, lay.dtype)
             blosc.decompress(raw, out)
-            return out
-        return np.frombuffer(raw, lay.dtype).reshape(lay.chunks)
+        else:
+            from numcodecs import Zstd
+
+            Zstd().decode(raw, out=out)
+        return out
 
     def read_all(self) -> np.ndarray:
         """The whole array; one read and one decode when it is a single chunk."""

@@ -23,8 +23,10 @@ __all__ = [
     "LAYOUT_VERSION",
     "STORE_ATTR",
     "checked_group",
+    "complete_meta",
     "consolidated",
     "group_name",
+    "loads_or_none",
     "marked_complete",
     "object_groups",
     "root_meta",
@@ -83,10 +85,10 @@ def object_groups(where: Where) -> dict[str, dict[str, Any] | None]:
     """Each object group's metadata (None where it has no ``zarr.json`` yet)."""
     names = where.children()
     found = where.read_many(f"{name}/{META}" for name in names)
-    return {name: _loads_or_none(found.get(f"{name}/{META}")) for name in names}
+    return {name: loads_or_none(found.get(f"{name}/{META}")) for name in names}
 
 
-def _loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
+def loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
     """A group's metadata, or None when it is absent or unreadable (an interrupted write)."""
     try:
         meta = orjson.loads(raw) if raw is not None else None
@@ -98,7 +100,11 @@ def _loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
 def checked_group(where: Where, object_id: object) -> tuple[str, dict[str, Any]]:
     """The group of a complete cube and its metadata, or the error that says why not."""
     group = group_name(object_id)
-    meta = where.read_json(group, META)
+    return group, complete_meta(where, group, where.read_json(group, META))
+
+
+def complete_meta(where: Where, group: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """A group's metadata if it is a complete cube, else the error that says why not."""
     if meta is None:
         root_meta(where)
         raise NotFoundError(
@@ -110,4 +116,4 @@ def checked_group(where: Where, object_id: object) -> tuple[str, dict[str, Any]]
             f"the cube of diaObjectId {group} in {where.url} was not completely written "
             "(interrupted build?); run `finkcube build` again to redo it"
         )
-    return group, meta
+    return meta

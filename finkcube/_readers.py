@@ -1,18 +1,20 @@
 """Reading a store: which cubes it holds, and opening them lazily.
 
 :func:`list_objects` and :func:`is_complete` read the groups' metadata only.
-:func:`open_cube` opens one group with xarray (dask-backed, small per-epoch coordinates
-held in memory). :func:`open_store` opens every complete group; with ``chunks=None`` it
-builds each node from the group's consolidated metadata and one read of its ``time``
-index, the arrays being read on first access (:mod:`finkcube._nodes`), and falls back to
-xarray for a group it is unsure of. All four are re-exported by :mod:`finkcube.store`.
+:func:`open_store` and :func:`open_cubes` build each cube from its group's consolidated
+metadata and one read of its ``time`` index, the arrays being read on first access
+straight from their chunk files (:mod:`finkcube._nodes`); a group they are unsure of is
+opened with xarray. :func:`open_cube` builds its cube the same way, then makes the data
+dask arrays in the stored chunks and reads the small per-epoch coordinates into memory
+(13-16 ms for a 30-epoch cube, against 45-50 ms through xarray's zarr backend). All are
+re-exported by :mod:`finkcube.store`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,9 @@ from finkcube._layout import (
     COMPLETE_ATTR,
     CONSOLIDATED,
     checked_group,
+    complete_meta,
     group_name,
+    loads_or_none,
     marked_complete,
     object_groups,
     root_meta,
@@ -30,7 +34,7 @@ from finkcube._layout import (
 from finkcube._nodes import fast_cube, gc_paused, groups_metadata, raw_time
 from finkcube._zarrio import META, Where, locate
 
-__all__ = ["is_complete", "list_objects", "open_cube", "open_group", "open_store"]
+__all__ = ["is_complete", "list_objects", "open_cube", "open_cubes", "open_group", "open_store"]
 
 # Logged under the public module's name, where users set the store's log level.
 logger = logging.getLogger("finkcube.store")
@@ -162,8 +166,28 @@ def open_cube(
     ((1, 3, 30, 30, 1), [5])
     """
     where = locate(store, storage_options)
-    group, _ = checked_group(where, object_id)
+    group, meta = checked_group(where, object_id)
+    if chunks is None:
+        fast = _lazy_cubes(where, {group: meta}, fallback=False).get(group)
+        if fast is not None:
+            return _dask_backed(fast, meta)
     return open_group(where, group, {} if chunks is None else chunks)
+
+
+def _dask_backed(ds: xr.Dataset, meta: Mapping[str, Any]) -> xr.Dataset:
+    """A lazy node as :func:`open_cube` gives it: data as dask in the stored chunks, the small
+    per-epoch coordinates read into memory (straight from their chunk files, not by dask)."""
+    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    loaded, chunked = {}, {}
+    for name, var in ds.variables.items():
+        if name in ds.indexes:
+            continue
+        if name in ds.coords:
+            loaded[name] = var.copy(data=np.asarray(var.values))
+        else:
+            grid = members[name]["chunk_grid"]["configuration"]["chunk_shape"]
+            chunked[name] = var.chunk(dict(zip(var.dims, grid, strict=True)))
+    return ds.assign_coords(loaded).assign(chunked)
 
 
 def open_store(
@@ -224,20 +248,67 @@ def open_store(
         return _tree(where, root, complete, chunks)
 
 
+def _lazy_cubes(
+    where: Where, complete: Mapping[str, Any], *, fallback: bool = True
+) -> dict[str, xr.Dataset]:
+    """Lazy cubes of complete groups, from their metadata and one read of each time index.
+
+    A group :func:`fast_cube` is unsure of is opened by xarray, or left out without
+    ``fallback``.
+    """
+    times = where.read_many(
+        f"{g}/time/c/0"
+        for g, meta in complete.items()
+        if raw_time(meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time", {}))
+    )
+    nodes = {}
+    for group, meta in complete.items():
+        fast = fast_cube(where, group, meta, times.get(f"{group}/time/c/0"))
+        if fast is not None:
+            nodes[group] = fast
+        elif fallback:
+            nodes[group] = open_group(where, group, None)
+    return nodes
+
+
+def open_cubes(
+    store: str | os.PathLike[str],
+    object_ids: Iterable[int | str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> dict[int, xr.Dataset]:
+    """Open many cubes lazily at once: the nodes of :func:`open_store`, for chosen objects.
+
+    Each cube is built from metadata alone and its arrays are read on access, straight
+    from their chunk files (no dask): the way to hold many cubes open, as
+    :class:`~finkcube.CubeDataset` does. Each object is checked as :func:`open_cube` does.
+
+    Raises
+    ------
+    NotFoundError, IncompleteCubeError
+        When an object has no cube in the store, or an incomplete one.
+    StoreError
+        When ``store`` is not a finkcube store.
+    """
+    where = locate(store, storage_options)
+    wanted = [group_name(oid) for oid in object_ids]
+    with gc_paused():
+        root = root_meta(where)
+        # A finalised root lists the complete cubes; any other is read from its group.
+        groups = groups_metadata(where, root) if root.get(CONSOLIDATED, {}).get("metadata") else {}
+        unlisted = [g for g in wanted if groups.get(g) is None]
+        raw = where.read_many(f"{g}/{META}" for g in unlisted)
+        groups.update({g: loads_or_none(raw.get(f"{g}/{META}")) for g in unlisted})
+        complete = {g: complete_meta(where, g, groups.get(g)) for g in wanted}
+        return {int(g): node for g, node in _lazy_cubes(where, complete).items()}
+
+
 def _tree(
     where: Where, root: Mapping[str, Any], complete: Mapping[str, Any], chunks: Any
 ) -> xr.DataTree:
     """The tree of the complete groups' cubes (see :func:`open_store`)."""
-    nodes: dict[str, xr.Dataset] = {}
     if chunks is None:
-        times = where.read_many(
-            f"{g}/time/c/0"
-            for g, meta in complete.items()
-            if raw_time(meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time", {}))
-        )
-        for group, meta in complete.items():
-            fast = fast_cube(where, group, meta, times.get(f"{group}/time/c/0"))
-            nodes[group] = fast if fast is not None else open_group(where, group, None)
+        nodes = _lazy_cubes(where, complete)
     else:
         nodes = {group: open_group(where, group, chunks) for group in complete}
     # Attached through ``children``: DataTree.from_dict would copy every node twice more.

@@ -119,7 +119,7 @@ class CubeDataset:
         labels: Mapping[int, Any] | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
-        from finkcube.store import list_objects, open_cube
+        from finkcube.store import list_objects, open_cubes
 
         self.kinds = _choose(kinds, KINDS, "kinds")
         self.planes = _choose(planes, PLANES, "planes")
@@ -149,9 +149,8 @@ class CubeDataset:
         self._read_planes = self.planes
         if normalize is not None and DATA_PLANE not in self.planes:
             self._read_planes = (*self.planes, DATA_PLANE)
-        self._cubes = {
-            oid: open_cube(store, oid, storage_options=storage_options) for oid in self.object_ids
-        }
+        # Lazy nodes read straight from their chunk files (no dask): one item, one read.
+        self._cubes = open_cubes(store, self.object_ids, storage_options=storage_options)
         canvases = {oid: self._check_cube(oid) for oid in self.object_ids}
         if size is None:
             sides = sorted(set(canvases.values()))

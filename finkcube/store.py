@@ -67,7 +67,7 @@ from finkcube._layout import (
     root_meta,
     store_meta,
 )
-from finkcube._readers import is_complete, list_objects, open_cube, open_store
+from finkcube._readers import is_complete, list_objects, open_cube, open_cubes, open_store
 from finkcube._stream import iter_cutouts
 from finkcube._summary import CubeSummary, StoreSummary, cube_summary, store_summary
 from finkcube._types import (
@@ -94,6 +94,7 @@ __all__ = [
     "iter_cutouts",
     "list_objects",
     "open_cube",
+    "open_cubes",
     "open_store",
     "store_summary",
     "write_cube",

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import xarray as xr
 import zarr
-from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, TransposeCodec
+from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, TransposeCodec, ZstdCodec
 
 from finkcube._chunks import ChunkReader, simple_layout
 from finkcube._nodes import LazyArray
@@ -70,6 +70,7 @@ def _random_keys(shape: tuple[int, ...], count: int, seed: int) -> list[tuple[An
 COMPRESSORS = {
     "lz4": BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
     "zstd-shuffle": BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),
+    "zarr-zstd": ZstdCodec(level=3, checksum=True),
     "none": None,
 }
 
@@ -220,3 +221,30 @@ def test_gc_paused_restores_the_collector_state_even_on_errors(enabled: bool) ->
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+@pytest.mark.parametrize("finalised", [False, True])
+def test_open_cubes_opens_chosen_cubes_like_open_store(url: str, finalised: bool) -> None:
+    from finkcube.errors import IncompleteCubeError, NotFoundError
+    from finkcube.store import COMPLETE_ATTR, open_cubes
+
+    init_store(url)
+    for oid in (3, 4, 5):
+        write_cube(synthetic_cube((30, 32), object_id=oid, seed=oid), url)
+    where = locate(url, None)
+    meta = where.read_json("5", "zarr.json")
+    assert meta is not None
+    meta["attributes"].pop(COMPLETE_ATTR)  # 5: as an interrupted write leaves it
+    where.write_json(meta, "5", "zarr.json")
+    if finalised:
+        finalize_store(url)
+    cubes = open_cubes(url, ["4", 3])
+    assert list(cubes) == [4, 3]
+    tree = open_store(url)
+    for oid, cube in cubes.items():
+        xr.testing.assert_identical(cube, tree[str(oid)].to_dataset())
+        xr.testing.assert_identical(cube.compute(), open_cube(url, oid).compute())
+    with pytest.raises(IncompleteCubeError, match="diaObjectId 5"):
+        open_cubes(url, [3, 5])
+    with pytest.raises(NotFoundError, match="no cube of diaObjectId 6"):
+        open_cubes(url, [6])
