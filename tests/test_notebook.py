@@ -147,3 +147,15 @@ def test_notebook_ml_batch_has_the_shape_asked(executed: tuple[list[Any], Path])
     export = find_cell(cells, r"to_numpy\(")
     exported = shape_of(stream_text(export, "stdout"), r"\bx")
     assert exported == (epochs, len(KINDS), size, size)
+
+
+@pytest.mark.slow
+def test_notebook_streams_every_stamp_it_built(executed: tuple[list[Any], Path]) -> None:
+    cells, _ = executed
+    build = find_cell(cells, r"build_store\(")
+    epochs = int(re.search(r"(\d+) epochs added", stream_text(build, "stdout")).group(1))
+    stream = stream_text(find_cell(cells, r"iter_cutouts\("), "stdout")
+    per_object = re.findall(r"^(\d+): +(\d+) epochs", stream, flags=re.MULTILINE)
+    assert len(per_object) >= 2
+    assert sum(int(n) for _, n in per_object) == epochs
+    assert f"streamed: {epochs * len(KINDS)} stamps" in stream
