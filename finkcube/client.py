@@ -3,13 +3,13 @@
 :class:`FinkClient` only moves bytes; the reply bodies are decoded by the pure functions of
 :mod:`finkcube.decode` (inside the retry loop, so that a garbled reply is asked again).
 Payloads are built and checked by :mod:`finkcube._requests`, replies read beyond decoding
-by :mod:`finkcube._replies`, and :meth:`FinkClient.map` runs on :mod:`finkcube._pool`.
+by :mod:`finkcube._replies`, the session and the backoff made by :mod:`finkcube._transport`,
+and :meth:`FinkClient.map` runs on :mod:`finkcube._pool`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from finkcube._config import RETRIES_ENV, TIMEOUT_ENV, resolve_number, resolve_url
 from finkcube._pool import OrderedPool
@@ -39,6 +38,7 @@ from finkcube._requests import (
     sources_request,
     user_agent,
 )
+from finkcube._transport import backoff_delay, make_session
 from finkcube._types import CUTOUTS_PATH, KIND_ALL, KINDS, SOURCE_ID, SOURCES_PATH
 from finkcube._types import PNG_OPTIONS as PNG_OPTIONS  # importable from here, as before
 from finkcube.decode import (
@@ -149,27 +149,9 @@ class FinkClient:
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self._own_session = session is None
-        self._session = self._make_session(self.url, workers) if session is None else session
+        self._session = make_session(self.url, workers) if session is None else session
         self._in_flight = threading.BoundedSemaphore(workers)
         self._pool = OrderedPool(workers, "finkcube-client")
-
-    @staticmethod
-    def _make_session(url: str, workers: int) -> requests.Session:
-        session = requests.Session()
-        # Our own retry loop handles failures; the adapter keeps `workers` live connections.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 10), max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        # Read the environment (proxies, CA bundle, .netrc) once for the service's URL: with
-        # trust_env, requests reads it again on every request, about 1 ms of CPU each, a
-        # third of what a cutout request costs the client. Verification stays on.
-        settings = session.merge_environment_settings(url, {}, None, None, None)
-        session.proxies.update(settings["proxies"])
-        session.verify = settings["verify"]
-        session.cert = settings["cert"]
-        session.auth = requests.utils.get_netrc_auth(url)
-        session.trust_env = False
-        return session
 
     def __repr__(self) -> str:
         return f"FinkClient({self.url!r}, workers={self.workers})"
@@ -256,9 +238,7 @@ class FinkClient:
 
     def _delay(self, attempt: int, asked: float | None) -> float:
         """Seconds to wait before retry ``attempt`` (0-based): the server's, or full jitter."""
-        if asked is not None:
-            return asked
-        return random.uniform(0.0, min(self.max_backoff, self.backoff * 2**attempt))
+        return backoff_delay(attempt, asked, self.backoff, self.max_backoff)
 
     # ------------------------------------------------------------------ sources
 
