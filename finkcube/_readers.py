@@ -123,7 +123,8 @@ def open_cube(
     storage_options: Mapping[str, Any] | None = None,
     chunks: Any = None,
 ) -> xr.Dataset:
-    """Open one object's cube lazily (dask-backed); nothing is read but metadata and indexes.
+    """Open one object's cube lazily (dask-backed): only metadata, indexes and the small
+    per-epoch coordinates are read.
 
     Parameters
     ----------
