@@ -160,6 +160,7 @@ def fast_cube(
             or _CODED_ATTRS & attrs.keys()
             or _time_units(attrs.get("units"))
             or (fill is not None and not _nan_fill(fill, dtype))
+            or not isinstance(array.get("dimension_names"), list)
         ):
             return None
         specs[name] = (tuple(array["dimension_names"]), array, attrs)

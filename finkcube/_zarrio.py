@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import xarray as xr
 
+from finkcube._groupfiles import group_files
 from finkcube.errors import InputError, StoreError
 
 __all__ = ["META", "Where", "locate", "upload"]
@@ -158,9 +159,25 @@ def upload(where: Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]
     (existence checks, listings, metadata, chunks): 2.2 s per 14-array cube on moto's S3
     server on loopback, against 0.5 s for the whole of :func:`finkcube.store.write_cube`
     this way. On local disk, zarr's LocalStore spends its time in some 45 event-loop round
-    trips: a 400-epoch cube took 75-120 ms, 50-70 ms this way. The group's ``zarr.json``
-    goes first, without the complete mark, which ``write_cube`` adds once all is written.
+    trips: a 400-epoch cube took 75-120 ms. The files are encoded by
+    :func:`~finkcube._groupfiles.group_files` (3-11 ms for 4 to 700 epochs), or by xarray
+    into a ``MemoryStore`` (50-70 ms) for a cube outside its plain layout. The group's
+    ``zarr.json`` goes first, without the complete mark, which ``write_cube`` adds once
+    all is written.
     """
+    encoded = group_files(ds, encoding)
+    if encoded is None:
+        encoded = _staged(group, ds, encoding)
+    head = f"{group}/{META}"
+    files = {where.path(f"{group}/{k}"): v for k, v in encoded.items()}
+    # The group's zarr.json first, as zarr writes it: a group cut short reads as incomplete.
+    where.write_many({where.path(head): files.pop(where.path(head))})
+    where.write_many(files)
+    where.fs.invalidate_cache(where.path(group))
+
+
+def _staged(group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> dict[str, bytes]:
+    """The files of ``ds`` as xarray and zarr write them, keyed from the group."""
     from zarr.storage import MemoryStore
 
     staged: dict[str, Any] = {}
@@ -172,9 +189,5 @@ def upload(where: Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]
         consolidated=False,
         encoding=encoding,
     )
-    head = f"{group}/{META}"
-    files = {where.path(k): v.to_bytes() for k, v in staged.items() if k.startswith(group + "/")}
-    # The group's zarr.json first, as zarr writes it: a group cut short reads as incomplete.
-    where.write_many({where.path(head): files.pop(where.path(head))})
-    where.write_many(files)
-    where.fs.invalidate_cache(where.path(group))
+    prefix = group + "/"
+    return {k[len(prefix) :]: v.to_bytes() for k, v in staged.items() if k.startswith(prefix)}
