@@ -38,7 +38,7 @@ from finkcube._requests import (
     sources_request,
     user_agent,
 )
-from finkcube._transport import backoff_delay, make_session
+from finkcube._transport import DirectPost, backoff_delay, make_session
 from finkcube._types import CUTOUTS_PATH, KIND_ALL, KINDS, SOURCE_ID, SOURCES_PATH
 from finkcube._types import PNG_OPTIONS as PNG_OPTIONS  # importable from here, as before
 from finkcube.decode import (
@@ -150,6 +150,8 @@ class FinkClient:
         self.max_backoff = float(max_backoff)
         self._own_session = session is None
         self._session = make_session(self.url, workers) if session is None else session
+        headers = {"User-Agent": user_agent(), "Accept": "*/*"}
+        self._direct = DirectPost(self._session, headers) if session is None else None
         self._in_flight = threading.BoundedSemaphore(workers)
         self._pool = OrderedPool(workers, "finkcube-client")
 
@@ -192,9 +194,12 @@ class FinkClient:
             asked = None
             try:
                 with self._in_flight:
-                    reply = self._session.post(
-                        url, json=payload, headers=headers, timeout=self.timeout
-                    )
+                    if self._direct is not None:
+                        reply = self._direct.post(url, payload, self.timeout)
+                    else:
+                        reply = self._session.post(
+                            url, json=payload, headers=headers, timeout=self.timeout
+                        )
                     body = reply.content  # read inside: a dropped or short body raises here
             except requests.exceptions.SSLError as exc:
                 raise TransportError(f"{what}: TLS failure with {url}: {one_line(exc)}") from exc

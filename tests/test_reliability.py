@@ -57,12 +57,14 @@ Reply = tuple[int, dict[str, str], bytes]
 class ScriptedServer:
     """A real HTTP(S) server on loopback answering each request with the next reply.
 
-    The last reply repeats once the script is used up. ``hits`` lists the paths asked.
+    The last reply repeats once the script is used up. ``hits`` lists the paths asked,
+    ``received`` the headers and body of each request.
     """
 
     def __init__(self, replies: Sequence[Reply], tls: ssl.SSLContext | None = None) -> None:
         self.replies = list(replies)
         self.hits: list[str] = []
+        self.received: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
         self._tls = tls
         owner = self
@@ -71,10 +73,11 @@ class ScriptedServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner._lock:
                     index = min(len(owner.hits), len(owner.replies) - 1)
                     owner.hits.append(self.path)
+                    owner.received.append((dict(self.headers.items()), body))
                 status, headers, body = owner.replies[index]
                 self.send_response(status)
                 for name, value in headers.items():
