@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-__all__ = ["DirectPost", "backoff_delay", "make_session"]
+__all__ = ["DirectPost", "backoff_delay", "make_session", "poster"]
 
 
 def make_session(url: str, workers: int) -> requests.Session:
@@ -101,3 +101,18 @@ class DirectPost:
             proxies=session.proxies,
         )  # fmt: skip
         return [reply, *redirects][-1]
+
+
+#: ``post(url, payload, timeout)``: send JSON, return the reply with its body not yet read.
+Post = Callable[[str, Mapping[str, Any], float], requests.Response]
+
+
+def poster(session: requests.Session, own: bool, headers: Mapping[str, str]) -> Post:
+    """How the client posts: :class:`DirectPost` on its own session, else ``Session.post``."""
+    if own:
+        return DirectPost(session, headers).post
+
+    def post(url: str, payload: Mapping[str, Any], timeout: float) -> requests.Response:
+        return session.post(url, json=dict(payload), headers=dict(headers), timeout=timeout)
+
+    return post

@@ -38,7 +38,7 @@ from finkcube._requests import (
     sources_request,
     user_agent,
 )
-from finkcube._transport import DirectPost, backoff_delay, make_session
+from finkcube._transport import backoff_delay, make_session, poster
 from finkcube._types import CUTOUTS_PATH, KIND_ALL, KINDS, SOURCE_ID, SOURCES_PATH
 from finkcube._types import PNG_OPTIONS as PNG_OPTIONS  # importable from here, as before
 from finkcube.decode import (
@@ -151,7 +151,7 @@ class FinkClient:
         self._own_session = session is None
         self._session = make_session(self.url, workers) if session is None else session
         headers = {"User-Agent": user_agent(), "Accept": "*/*"}
-        self._direct = DirectPost(self._session, headers) if session is None else None
+        self._send = poster(self._session, self._own_session, headers)
         self._in_flight = threading.BoundedSemaphore(workers)
         self._pool = OrderedPool(workers, "finkcube-client")
 
@@ -179,7 +179,6 @@ class FinkClient:
     ) -> T:
         """POST ``payload`` and return ``decode(body)``, retrying what can be retried."""
         url = self.url + path
-        headers = {"User-Agent": user_agent(), "Accept": "*/*"}
         last: Exception | None = None
         asked: float | None = None  # a Retry-After delay, in seconds
         internal = 0  # HTTP 500 replies: mostly deterministic (a null cutout, a bad value)
@@ -194,12 +193,7 @@ class FinkClient:
             asked = None
             try:
                 with self._in_flight:
-                    if self._direct is not None:
-                        reply = self._direct.post(url, payload, self.timeout)
-                    else:
-                        reply = self._session.post(
-                            url, json=payload, headers=headers, timeout=self.timeout
-                        )
+                    reply = self._send(url, payload, self.timeout)
                     body = reply.content  # read inside: a dropped or short body raises here
             except requests.exceptions.SSLError as exc:
                 raise TransportError(f"{what}: TLS failure with {url}: {one_line(exc)}") from exc
