@@ -1,9 +1,9 @@
 """Zarr v3 storage of cubes: one group per object, visible as complete only once written.
 
 Layout: the root group carries ``finkcube_store`` (the layout version, 1); each object is a
-group named by its decimal diaObjectId, written by :func:`write_cube` with xarray and then
-marked ``finkcube_complete = true`` in its own ``zarr.json``, the very last write. Each group
-also holds its consolidated metadata (one read opens it). The life of a store:
+group named by its decimal diaObjectId, written by :func:`write_cube` as xarray writes it
+and then marked ``finkcube_complete = true`` in its own ``zarr.json``, the very last write.
+Each group also holds its consolidated metadata (one read opens it). The life of a store:
 
 1. :func:`init_store` creates the root, or reuses a finkcube store (resume);
 2. :func:`write_cube` / :func:`delete_cube`, from any number of threads or processes, for
@@ -37,8 +37,10 @@ consolidated metadata of *every* object (about 7 kB each): 1.3 s with 500 object
 prefer :func:`open_cube` for big stores, and :func:`iter_cutouts` to stream every pixel.
 
 The code: this module writes (the chunking and codecs above, the complete mark, the root's
-consolidated metadata); :mod:`finkcube._readers` lists and opens cubes (lazy nodes from
-:mod:`finkcube._nodes`, chunk files read by :mod:`finkcube._chunks`),
+consolidated metadata; :mod:`finkcube._groupfiles` encodes a cube's files, the documents
+and chunk bytes of xarray's ``to_zarr`` without its cost); :mod:`finkcube._readers` lists
+and opens cubes (lazy nodes from :mod:`finkcube._nodes`, chunk files read by
+:mod:`finkcube._chunks`),
 :mod:`finkcube._stream` streams them, :mod:`finkcube._summary` summarises them,
 :mod:`finkcube._layout` reads what the root and groups say and :mod:`finkcube._zarrio`
 holds the fsspec/Zarr plumbing. Everything public is importable from here.
