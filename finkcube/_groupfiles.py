@@ -11,7 +11,8 @@ zarr's (default Zstd level 0, ``vlen-utf8`` strings, chunks equal to the fill va
 unwritten, edge chunks padded with it). Tests check the result equal to xarray's and
 zarr's own on every kind of cube finkcube makes. Anything else (a datetime, a CF encoding
 attribute, a non-JSON attribute, a 0-d or empty array, another codec) gets ``None``, and
-the caller goes through xarray.
+the caller goes through xarray. :func:`check_attrs` refuses, before anything is written,
+the NaN or infinite attributes that neither writer can put in JSON metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["group_files"]
+from finkcube.errors import InputError
+
+__all__ = ["check_attrs", "group_files"]
 
 #: Attributes through which xarray would encode the values: left to xarray.
 _CF_ATTRS = frozenset(
@@ -265,3 +268,25 @@ def group_files(
             return None
         files.update(found)
     return files
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float | np.floating):
+        return not np.isfinite(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return not np.isfinite(value).all()
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    return isinstance(value, list | tuple) and any(_non_finite(v) for v in value)
+
+
+def check_attrs(ds: xr.Dataset) -> None:
+    """InputError for a NaN or infinite attribute: Zarr metadata is JSON, which has neither."""
+    owners = [("the cube", ds.attrs), *((repr(n), v.attrs) for n, v in ds.variables.items())]
+    for owner, attrs in owners:
+        bad = [key for key, value in attrs.items() if _non_finite(value)]
+        if bad:
+            raise InputError(
+                f"attribute {bad[0]!r} of {owner} holds NaN or infinity, which Zarr metadata "
+                "(JSON) cannot store: drop it or store it as a string"
+            )

@@ -57,6 +57,7 @@ import numpy as np
 import orjson
 import xarray as xr
 
+from finkcube._groupfiles import check_attrs
 from finkcube._layout import (
     COMPLETE_ATTR,
     CONSOLIDATED,
@@ -269,6 +270,8 @@ def write_cube(
         When ``store`` is not a finkcube store.
     InvalidIdError
         When the cube has no valid ``diaObjectId`` attribute.
+    InputError
+        When an attribute holds NaN or infinity (nothing is written).
 
     Examples
     --------
@@ -282,6 +285,7 @@ def write_cube(
     [42]
     """
     group = group_name(ds.attrs.get(OBJECT_ID))
+    check_attrs(ds)
     where = locate(store, storage_options)
     _unfinalize(where, root_meta(where))
     out = ds.drop_encoding()

@@ -18,7 +18,8 @@ import xarray as xr
 
 from finkcube._groupfiles import group_files
 from finkcube._zarrio import _staged
-from finkcube.store import _encoding, init_store, open_cube, write_cube
+from finkcube.errors import InputError
+from finkcube.store import _encoding, init_store, list_objects, open_cube, write_cube
 from tests._cubes import synthetic_cube
 
 
@@ -118,3 +119,25 @@ def test_fixed_width_strings_are_stored_as_variable_length(tmp_path: Path) -> No
     write_cube(ds, store)
     back = open_cube(store, ds.attrs["diaObjectId"]).load()
     assert [str(w) for w in back["word"].values] == ["a", "bé"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda ds: ds.assign_attrs(zero_point=float("nan")), "'zero_point' of the cube"),
+        (lambda ds: ds.assign_attrs(limits={"low": [0.0, -np.inf]}), "'limits' of the cube"),
+        (lambda ds: ds.assign(side=ds["side"].assign_attrs(scale=np.float32("inf"))), "'side'"),
+    ],
+    ids=["nan", "nested-inf", "variable"],
+)
+def test_a_non_finite_attribute_is_refused_before_anything_is_written(
+    change: Any, named: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "s.zarr"
+    init_store(store)
+    ds = change(synthetic_cube((30, 41)))
+    with pytest.raises(InputError, match="NaN or infinity") as info:
+        write_cube(ds, store)
+    assert named in str(info.value)
+    assert list_objects(store) == []
+    assert sorted(p.name for p in store.iterdir()) == ["zarr.json"]
