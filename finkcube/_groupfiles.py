@@ -22,14 +22,15 @@ import itertools
 import json
 import math
 from collections.abc import Hashable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from finkcube.errors import InputError
 
-__all__ = ["check_attrs", "group_files"]
+__all__ = ["Blosc", "check_attrs", "group_files", "zarr_encoding"]
 
 #: Attributes through which xarray would encode the values: left to xarray.
 _CF_ATTRS = frozenset(
@@ -42,6 +43,35 @@ _ZSTD = {"name": "zstd", "configuration": {"level": 0, "checksum": False}}
 _NAN_ATTR = base64.standard_b64encode(np.array(np.nan, "<f8").tobytes()).decode()
 _META = "zarr.json"
 _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Blosc:
+    """An array's Blosc compressor, named without importing zarr (see :func:`zarr_encoding`)."""
+
+    cname: Literal["lz4", "lz4hc", "blosclz", "snappy", "zlib", "zstd"] = "lz4"
+    clevel: int = 5
+    shuffle: Literal["noshuffle", "shuffle", "bitshuffle"] = "noshuffle"
+    blocksize: int = 0
+
+
+def zarr_encoding(encoding: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``encoding`` for xarray's ``to_zarr``: each :class:`Blosc` made zarr's ``BloscCodec``."""
+    from zarr.codecs import BloscCodec
+
+    out = {}
+    for name, spec in encoding.items():
+        given = spec.get("compressors")
+        if isinstance(given, list | tuple):
+            given = tuple(
+                BloscCodec(cname=c.cname, clevel=c.clevel, shuffle=c.shuffle, blocksize=c.blocksize)
+                if isinstance(c, Blosc)
+                else c
+                for c in given
+            )
+            spec = {**spec, "compressors": given}
+        out[name] = dict(spec)
+    return out
 
 
 def _json(value: Any) -> bytes:
@@ -71,17 +101,14 @@ def _compressor(spec: Mapping[str, Any], itemsize: int) -> dict[str, Any] | bool
     if not isinstance(given, list | tuple) or len(given) != 1:
         return False
     codec = given[0]
-    if type(codec).__name__ != "BloscCodec":
-        return False
-    shuffle = getattr(codec.shuffle, "value", codec.shuffle)
-    if shuffle not in _SHUFFLES:
+    if not isinstance(codec, Blosc) or codec.shuffle not in _SHUFFLES:
         return False
     config = {
         "typesize": itemsize,
-        "cname": getattr(codec.cname, "value", codec.cname),
-        "clevel": int(codec.clevel),
-        "shuffle": shuffle,
-        "blocksize": int(codec.blocksize),
+        "cname": codec.cname,
+        "clevel": codec.clevel,
+        "shuffle": codec.shuffle,
+        "blocksize": codec.blocksize,
     }
     return {"name": "blosc", "configuration": config}
 
@@ -241,8 +268,8 @@ def group_files(
     ds : xarray.Dataset
         A cube in memory, its encoding dropped.
     encoding : mapping
-        Per variable, as given to ``to_zarr``: ``chunks``, and ``compressors`` (None, or
-        one ``BloscCodec``; absent: zarr's default Zstd).
+        Per variable: ``chunks``, and ``compressors`` (None, or one :class:`Blosc`; absent:
+        zarr's default Zstd), as :func:`zarr_encoding` turns into ``to_zarr``'s.
 
     Returns
     -------

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import xarray as xr
 
-from finkcube._groupfiles import group_files
+from finkcube._groupfiles import group_files, zarr_encoding
 from finkcube.errors import InputError, StoreError
 
 __all__ = ["META", "Where", "locate", "upload"]
@@ -187,7 +187,7 @@ def _staged(group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> dict[str
         mode="w",
         zarr_format=3,
         consolidated=False,
-        encoding=encoding,
+        encoding=zarr_encoding(encoding),
     )
     prefix = group + "/"
     return {k[len(prefix) :]: v.to_bytes() for k, v in staged.items() if k.startswith(prefix)}

@@ -57,7 +57,7 @@ import numpy as np
 import orjson
 import xarray as xr
 
-from finkcube._groupfiles import check_attrs
+from finkcube._groupfiles import Blosc, check_attrs
 from finkcube._layout import (
     COMPLETE_ATTR,
     CONSOLIDATED,
@@ -215,18 +215,16 @@ def init_store(
     if occupied:
         logger.warning("%s: replacing what was there (overwrite)", where.url)
         where.fs.rm(where.root, recursive=True)
-    import zarr
-
-    zarr.create_group(
-        where.zarr(read_only=False), zarr_format=3, attributes={STORE_ATTR: LAYOUT_VERSION}
-    )
+    # The root group's zarr.json, as zarr.create_group writes it (without importing zarr).
+    if where.local:
+        os.makedirs(where.root, exist_ok=True)
+    root = {"attributes": {STORE_ATTR: LAYOUT_VERSION}, "zarr_format": 3, "node_type": "group"}
+    where.write_json(root, META)
 
 
 def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     """Chunks and codecs per variable (see the module docstring for the numbers)."""
-    from zarr.codecs import BloscCodec
-
-    blosc = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
+    blosc = Blosc(cname="lz4", clevel=5, shuffle="noshuffle")
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         shape = tuple(var.shape)

@@ -16,6 +16,7 @@ import dask
 import dask.array as da
 import fsspec
 import numpy as np
+import orjson
 import pytest
 import xarray as xr
 import zarr
@@ -251,6 +252,14 @@ def test_init_store_refuses_what_is_not_a_store(tmp_path: Path) -> None:
     empty.mkdir()
     init_store(empty)
     assert list_objects(empty) == []
+
+
+def test_init_store_writes_the_root_as_zarr_does(store: str, tmp_path: Path) -> None:
+    theirs = tmp_path / "by-zarr.zarr"
+    zarr.create_group(str(theirs), zarr_format=3, attributes={STORE_ATTR: 1})
+    assert _read_json(store, "zarr.json") == orjson.loads((theirs / "zarr.json").read_bytes())
+    group = zarr.open_group(zarr.storage.FsspecStore.from_url(store) if "://" in store else store)
+    assert dict(group.attrs) == {STORE_ATTR: 1}
 
 
 def test_init_store_resumes_an_existing_store(store: str) -> None:
