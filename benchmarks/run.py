@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -204,6 +205,11 @@ def bench_b1(p: dict[str, Any], workdir: Path, notes: list[str]) -> tuple[list[R
         if done.returncode != 0:
             notes.append(f"B1 CLI failed ({done.returncode}): {done.stderr.strip()[-300:]}")
             t_cli = None
+        elif said := re.search(r"added in ([0-9.]+) s", done.stdout):
+            notes.append(
+                f"B1: `finkcube build` took {t_cli:.2f} s in all; it reports its build as "
+                f"{said.group(1)} s (start-up and imports before the build excluded)"
+            )
 
         # Decoding one kind=All reply: finkcube's decoder against the loop's json + asarray.
         sources = requests.post(
