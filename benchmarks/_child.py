@@ -36,7 +36,7 @@ def _maxrss_mb() -> float:
 def main(argv: list[str] | None = None) -> int:
     """Build the listed objects into the store and print the figures as JSON."""
     url, store, ids_file, workers = argv if argv is not None else sys.argv[1:]
-    from finkcube.build import build_store
+    from finkcube.pipeline.build import build_store
 
     ids = [int(line) for line in Path(ids_file).read_text().split()]
     after_import = _maxrss_mb()

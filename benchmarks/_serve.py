@@ -16,8 +16,8 @@ import argparse
 import json
 import sys
 
-from finkcube._types import KINDS
 from finkcube.emulator import Emulator
+from finkcube.names import KINDS
 
 
 def _pair(text: str) -> tuple[int, int]:

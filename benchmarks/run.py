@@ -171,9 +171,9 @@ def tree_bytes(path: Path) -> tuple[int, int, int]:
 
 def bench_b1(p: dict[str, Any], workdir: Path, notes: list[str]) -> tuple[list[Row], dict]:
     """One object: finkcube against the documentation's loop and the latency bound."""
-    from finkcube.build import build_cube, build_store
-    from finkcube.client import FinkClient
-    from finkcube.decode import decode_cutout_arrays
+    from finkcube.pipeline.build import build_cube, build_store
+    from finkcube.service import FinkClient
+    from finkcube.service.decode import decode_cutout_arrays
     from finkcube.store import init_store, write_cube
 
     workers, latency = p["workers"], p["latency_ms"] / 1000

@@ -6,12 +6,9 @@ registers the ``ds.fink`` xarray accessor.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from finkcube import accessor as _accessor  # noqa: F401  (registers ds.fink)
-from finkcube.build import BuildReport, ObjectResult, build_cube, build_store
-from finkcube.client import FinkClient
-from finkcube.cube import epoch_wcs
+from finkcube._version import __version__
+from finkcube.cube.assemble import epoch_wcs
 from finkcube.errors import (
     BadRequestError,
     CubeError,
@@ -24,11 +21,14 @@ from finkcube.errors import (
     NotFoundError,
     ServiceError,
     StoreError,
+    StoreRefusedError,
     TransportError,
 )
-from finkcube.ml import CubeDataset
+from finkcube.ml.dataset import CubeDataset
+from finkcube.pipeline.build import BuildReport, ObjectResult, build_cube, build_store
+from finkcube.pipeline.update import update_store
+from finkcube.service.client import FinkClient
 from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
-from finkcube.update import update_store
 
 __all__ = [
     "BadRequestError",
@@ -46,6 +46,7 @@ __all__ = [
     "ObjectResult",
     "ServiceError",
     "StoreError",
+    "StoreRefusedError",
     "TransportError",
     "__version__",
     "build_cube",

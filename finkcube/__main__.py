@@ -1,5 +1,5 @@
 """``python -m finkcube``: the command line."""
 
-from finkcube.cli import main
+from finkcube.cli.main import main
 
 raise SystemExit(main())

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import xarray as xr
 
-from finkcube._stamps import NORMALIZE_METHODS, normalize_stamps, resize_stamps
-from finkcube._types import CROPPED, CUTOUT_VAR, DATA_PLANE, DIMS, KINDS, SIDE
+from finkcube.cube.canvas import NORMALIZE_METHODS, normalize_stamps, resize_stamps
 from finkcube.errors import InputError
+from finkcube.names import CROPPED, CUTOUT_VAR, DATA_PLANE, DIMS, KINDS, SIDE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -235,7 +235,7 @@ class FinkAccessor:
     ) -> Figure | SubFigure:
         """Draw a grid of stamps (rows: epochs, columns: kinds); see
         :func:`finkcube.plot.plot_stamps`."""
-        from finkcube.plot import plot_stamps
+        from finkcube.viz.plot import plot_stamps
 
         return plot_stamps(
             self._ds, epochs, kinds=kinds, plane=plane, stretch=stretch, cmap=cmap,
@@ -251,7 +251,7 @@ class FinkAccessor:
         mark: Sequence[int] = (),
     ) -> Axes:
         """Plot the per-epoch fluxes by band; see :func:`finkcube.plot.plot_lightcurve`."""
-        from finkcube.plot import plot_lightcurve
+        from finkcube.viz.plot import plot_lightcurve
 
         return plot_lightcurve(self._ds, ax=ax, flux=flux, err=err, mark=mark)
 
@@ -270,7 +270,7 @@ class FinkAccessor:
     ) -> Figure:
         """Draw the stamps with the light curve beside them; see
         :func:`finkcube.plot.plot_overview`."""
-        from finkcube.plot import plot_overview
+        from finkcube.viz.plot import plot_overview
 
         return plot_overview(
             self._ds, epochs, kinds=kinds, plane=plane, stretch=stretch, cmap=cmap,
@@ -281,6 +281,6 @@ class FinkAccessor:
         """Write a GIF (or MP4) of the stamps through time; see
         :func:`finkcube.animate.animate` for the options (``fps``, ``stretch``, ``cmap``,
         ``epochs``, ``kinds``, ...)."""
-        from finkcube.animate import animate
+        from finkcube.viz.animate import animate
 
         return animate(self._ds, path, **options)

@@ -7,8 +7,8 @@
   share one square shape.
 
 :func:`stamps_from_arrays` and :func:`stamps_from_fits` gather what the decoders of
-:mod:`finkcube.decode` and :mod:`finkcube.fitsfile` return; :mod:`finkcube.decode`
-re-exports every name of this module.
+:mod:`finkcube.service.decode` and :mod:`finkcube.service.fitsfile` return;
+:mod:`finkcube.service.decode` re-exports every name of this module.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finkcube._types import DATA_PLANE, KINDS
 from finkcube.errors import CubeError
+from finkcube.names import DATA_PLANE, KINDS
 
 __all__ = ["SourceCutouts", "Stamp", "stamps_from_arrays", "stamps_from_fits"]
 

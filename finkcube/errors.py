@@ -6,8 +6,9 @@ a user would naturally catch::
     FinkcubeError (Exception)
     ├── InputError (ValueError)            bad id, option, path: the user's to fix (CLI exit 2)
     │   ├── InvalidIdError                 not a positive decimal 64-bit integer
-    │   └── StoreError                     a refused or unreadable store
-    │       └── IncompleteCubeError        a group whose write never finished
+    │   └── StoreRefusedError (+StoreError) a path that is not a finkcube store, a newer layout
+    ├── StoreError (OSError)               the store or file system failed (CLI exit 1)
+    │   └── IncompleteCubeError            a group whose write never finished
     ├── NotFoundError (LookupError)        unknown object or source (CLI exit 2)
     ├── ServiceError                       the service answered an error (status, url, body)
     │   └── BadRequestError (ValueError)   HTTP 400: the service's own message is quoted
@@ -17,8 +18,9 @@ a user would naturally catch::
 
     FinkcubeWarning (UserWarning)
 
-The CLI turns :class:`InputError` and :class:`NotFoundError` into exit status 2 and any other
-:class:`FinkcubeError` into exit status 1, printing the message on one line.
+The CLI turns :class:`InputError` and :class:`NotFoundError` into exit status 2 (the user must
+act) and any other :class:`FinkcubeError` into exit status 1 (the service, the network or the
+disk failed), printing the message on one line.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "ServiceError",
     "StoreError",
+    "StoreRefusedError",
     "TransportError",
 ]
 
@@ -82,12 +85,20 @@ class InvalidIdError(InputError):
     """An identifier that is not a positive decimal 64-bit integer."""
 
 
-class StoreError(InputError):
-    """A store that finkcube refuses to write to or cannot read."""
+class StoreError(FinkcubeError, OSError):
+    """A store or file system that failed: unreadable metadata, a write that did not land."""
+
+
+class StoreRefusedError(StoreError, InputError):
+    """A path finkcube will not use as asked: not a finkcube store, or a newer layout.
+
+    Both a :class:`StoreError` and an :class:`InputError`: the user must act (pass another
+    path, ``overwrite=True``, or upgrade finkcube), nothing was written.
+    """
 
 
 class IncompleteCubeError(StoreError):
-    """A cube group whose write never finished (an interrupted build)."""
+    """A cube group whose write never finished (an interrupted build); a re-run redoes it."""
 
 
 class NotFoundError(FinkcubeError, LookupError):

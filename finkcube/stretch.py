@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from finkcube._types import CONVOLUTION_KERNELS, STRETCHES
 from finkcube.errors import InputError
+from finkcube.names import CONVOLUTION_KERNELS, STRETCHES
 
 __all__ = ["convolve_image", "fink_cut_levels", "stretch_image"]
 

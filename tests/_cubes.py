@@ -18,9 +18,9 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
-from finkcube._types import KINDS
 from finkcube.cube import assemble_cube
-from finkcube.decode import SourceCutouts, Stamp
+from finkcube.names import KINDS
+from finkcube.service.decode import SourceCutouts, Stamp
 
 #: ids above 2**53, where a float64 detour would lose digits.
 BASE_OBJECT_ID = 313761043604045880

@@ -11,9 +11,9 @@ import pytest
 import xarray as xr
 
 import finkcube.accessor
-from finkcube._stamps import MAD_TO_SIGMA, normalize_stamps, placement_offset, resize_stamps
-from finkcube._types import CUTOUT_VAR, KINDS
+from finkcube.cube.canvas import MAD_TO_SIGMA, normalize_stamps, placement_offset, resize_stamps
 from finkcube.errors import InputError
+from finkcube.names import CUTOUT_VAR, KINDS
 from tests._cubes import synthetic_cube
 
 SIDES = (30, 41, 64, 35)
@@ -31,7 +31,7 @@ def cube() -> xr.Dataset:
 
 def test_importing_the_accessor_stays_light() -> None:
     code = (
-        "import sys, finkcube.accessor, finkcube.ml, finkcube.plot, finkcube.animate\n"
+        "import sys, finkcube.accessor, finkcube.ml, finkcube.viz.plot, finkcube.viz.animate\n"
         "heavy = [m for m in ('matplotlib', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -12,8 +12,8 @@ import xarray as xr
 from astropy.io import fits
 
 from finkcube import FinkClient, build_cube, build_store, open_cube
-from finkcube._types import CUTOUTS_PATH, DIMS, KINDS, SOURCES_PATH
 from finkcube.errors import InvalidIdError, NotFoundError, StoreError
+from finkcube.names import CUTOUTS_PATH, DIMS, KINDS, SOURCES_PATH
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of finkcube._chunks: reading simple Zarr v3 arrays straight from their chunk files.
+"""Tests of finkcube.store.chunks: reading simple Zarr v3 arrays straight from their chunk files.
 
 Every read is checked against numpy indexing of the array that was written, and against
 zarr-python where zarr supports the key; layouts the reader does not know are refused so
@@ -20,10 +20,10 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, TransposeCodec, ZstdCodec
 
-from finkcube._chunks import ChunkReader, simple_layout
-from finkcube._nodes import LazyArray
-from finkcube._zarrio import locate
 from finkcube.store import finalize_store, init_store, open_cube, open_store, write_cube
+from finkcube.store.chunks import ChunkReader, simple_layout
+from finkcube.store.location import locate
+from finkcube.store.nodes import LazyArray
 from tests._cubes import synthetic_cube
 
 
@@ -203,7 +203,7 @@ def test_open_store_reads_what_open_cube_reads_before_and_after_finalize(
 def test_gc_paused_restores_the_collector_state_even_on_errors(enabled: bool) -> None:
     import gc
 
-    from finkcube._nodes import gc_paused
+    from finkcube.store.nodes import gc_paused
 
     seen = []
 

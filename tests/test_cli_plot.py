@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from finkcube.build import build_store
 from finkcube.cli import main
+from finkcube.pipeline.build import build_store
 from finkcube.store import open_cube
 
 if TYPE_CHECKING:

@@ -13,9 +13,6 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from finkcube._types import CUTOUTS_PATH, KINDS, SOURCES_PATH
-from finkcube.client import FinkClient
-from finkcube.decode import SourceCutouts, decode_fits
 from finkcube.errors import (
     BadRequestError,
     CubeError,
@@ -23,6 +20,9 @@ from finkcube.errors import (
     NotFoundError,
     ServiceError,
 )
+from finkcube.names import CUTOUTS_PATH, KINDS, SOURCES_PATH
+from finkcube.service import FinkClient
+from finkcube.service.decode import SourceCutouts, decode_fits
 
 UNKNOWN_SOURCE = 1_000_000_000_000_000_001
 COLUMNS = ["diaSourceId", "diaObjectId", "midpointMjdTai", "band", "psfFlux"]

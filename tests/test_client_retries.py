@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from finkcube._types import CUTOUTS_PATH, KINDS
-from finkcube.client import FinkClient
-from finkcube.decode import decode_fits
 from finkcube.emulator import Emulator
 from finkcube.errors import ServiceError, TransportError
+from finkcube.names import CUTOUTS_PATH, KINDS
+from finkcube.service import FinkClient
+from finkcube.service.decode import decode_fits
 
 STALL_S = 1.0
 #: Below the emulator's stall, so that a stalled reply times out and is asked again.
@@ -68,7 +68,7 @@ def test_retries_exhausted_name_the_source_and_cause(caplog: pytest.LogCaptureFi
     ):
         sid = emu.catalog.source_ids(emu.catalog.named("single"))[0]
         with (
-            caplog.at_level(logging.INFO, logger="finkcube.client"),
+            caplog.at_level(logging.INFO, logger="finkcube.service"),
             pytest.raises(
                 (TransportError, ServiceError), match=f"diaSourceId {sid}.*3 attempts"
             ) as info,

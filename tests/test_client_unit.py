@@ -1,4 +1,4 @@
-"""Unit tests of finkcube.client's pure helpers and input checks (no request reaches a server).
+"""Unit tests of finkcube.service's pure helpers and input checks (no request reaches a server).
 
 A client pointed at a closed port proves that nothing was sent: a request would fail with a
 TransportError, while every check here must fail first with an InputError.
@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from finkcube._replies import records_table as _records_table
-from finkcube._replies import retry_after as _retry_after
-from finkcube._replies import service_text as _service_text
-from finkcube._requests import png_payload as _png_payload
-from finkcube._requests import user_agent as _user_agent
-from finkcube.client import FinkClient
 from finkcube.errors import InputError, InvalidIdError, TransportError
+from finkcube.service import FinkClient
+from finkcube.service.payloads import png_payload as _png_payload
+from finkcube.service.payloads import user_agent as _user_agent
+from finkcube.service.replies import records_table as _records_table
+from finkcube.service.replies import retry_after as _retry_after
+from finkcube.service.replies import service_text as _service_text
 
 
 def _closed_port() -> int:

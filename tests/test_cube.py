@@ -11,10 +11,10 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from finkcube._types import DIMS, KINDS, PSF_DIMS
 from finkcube.cube import assemble_cube, cube_to_cutouts, epoch_wcs, merge_cubes
-from finkcube.decode import SourceCutouts, Stamp
 from finkcube.errors import CubeError, InputError
+from finkcube.names import DIMS, KINDS, PSF_DIMS
+from finkcube.service.decode import SourceCutouts, Stamp
 from tests._cubes import BASE_SOURCE_ID, synthetic_cutouts, synthetic_inputs, synthetic_records
 
 MIXED = (30, 31, 102, 64, 45, 77)

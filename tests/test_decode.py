@@ -1,4 +1,4 @@
-"""Unit tests of finkcube.decode: reply bytes in, numpy planes and value objects out."""
+"""Unit tests of finkcube.service.decode: reply bytes in, numpy planes and value objects out."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from finkcube._types import KINDS, cutout_key
-from finkcube.decode import (
+from finkcube.errors import CubeError, DecodeError, NotFoundError
+from finkcube.names import KINDS, cutout_key
+from finkcube.service.decode import (
     SourceCutouts,
     Stamp,
     decode_cutout_arrays,
@@ -22,7 +23,6 @@ from finkcube.decode import (
     stamps_from_arrays,
     stamps_from_fits,
 )
-from finkcube.errors import CubeError, DecodeError, NotFoundError
 
 
 def _array_reply(arrays: dict[str, np.ndarray], order: list[str] | None = None) -> bytes:

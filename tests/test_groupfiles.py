@@ -1,4 +1,4 @@
-"""Tests of finkcube._groupfiles: a cube's Zarr group encoded without zarr-python.
+"""Tests of finkcube.store.groupfiles: a cube's Zarr group encoded without zarr-python.
 
 Every cube finkcube makes must give the files xarray's ``to_zarr`` and zarr-python give:
 the same keys (chunks equal to the fill value left out), equal ``zarr.json`` documents and
@@ -16,10 +16,11 @@ import orjson
 import pytest
 import xarray as xr
 
-from finkcube._groupfiles import group_files
-from finkcube._zarrio import _staged
 from finkcube.errors import InputError
-from finkcube.store import _encoding, init_store, list_objects, open_cube, write_cube
+from finkcube.store import init_store, list_objects, open_cube, write_cube
+from finkcube.store.groupfiles import group_files
+from finkcube.store.location import _staged
+from finkcube.store.write import _encoding
 from tests._cubes import synthetic_cube
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from finkcube._config import resolve_url
+from finkcube.config import resolve_url
 from finkcube.errors import InputError, InvalidIdError
 from finkcube.ids import parse_id, parse_ids, read_objects_file
 

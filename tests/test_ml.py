@@ -12,9 +12,9 @@ import pytest
 import xarray as xr
 
 import finkcube.accessor  # noqa: F401  (registers ds.fink)
-from finkcube._types import CUTOUT_VAR, KINDS
 from finkcube.errors import InputError
 from finkcube.ml import CubeDataset
+from finkcube.names import CUTOUT_VAR, KINDS
 from finkcube.store import init_store, open_cube, write_cube
 from tests._cubes import BASE_OBJECT_ID, synthetic_cube
 

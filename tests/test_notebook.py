@@ -19,7 +19,7 @@ import nbclient
 import nbformat
 import pytest
 
-from finkcube._types import KINDS
+from finkcube.names import KINDS
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "tour.ipynb"
 #: Seconds a cell may run; the whole notebook takes well under a minute.

@@ -21,11 +21,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import finkcube.accessor  # noqa: F401  (registers ds.fink)
-from finkcube._types import CUTOUT_VAR, KINDS, STRETCHES
-from finkcube.animate import animate
 from finkcube.errors import InputError, NotFoundError
-from finkcube.plot import CELL, LIGHTCURVE_WIDTH, render, select_epochs
+from finkcube.names import CUTOUT_VAR, KINDS, STRETCHES
 from finkcube.store import init_store, write_cube
+from finkcube.viz.animate import animate
+from finkcube.viz.plot import CELL, LIGHTCURVE_WIDTH, render, select_epochs
 from tests._cubes import BASE_OBJECT_ID, synthetic_cube
 
 SIDES = (30, 41, 64, 35, 52, 33, 47, 30)

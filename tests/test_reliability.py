@@ -31,7 +31,6 @@ import requests
 import xarray as xr
 
 from finkcube import FinkClient, build_store, open_cube, open_store
-from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.cli import main
 from finkcube.emulator import FAULT_KINDS, Emulator
 from finkcube.emulator.catalog import load_catalog
@@ -42,6 +41,7 @@ from finkcube.errors import (
     ServiceError,
     TransportError,
 )
+from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.store import COMPLETE_ATTR, list_objects, store_summary
 
 #: Cube attributes that differ between two builds of the same data.
@@ -154,7 +154,7 @@ def test_retry_after_is_honoured(status: int, caplog: pytest.LogCaptureFixture) 
     with (
         ScriptedServer(replies) as server,
         _client(server.url, max_backoff=5.0) as client,
-        caplog.at_level(logging.INFO, logger="finkcube.client"),
+        caplog.at_level(logging.INFO, logger="finkcube.service"),
     ):
         assert client.source_records(42) == []
     assert server.hits == [SOURCES_PATH, SOURCES_PATH]
@@ -168,7 +168,7 @@ def test_retry_after_is_capped_by_max_backoff(caplog: pytest.LogCaptureFixture) 
     with (
         ScriptedServer(replies) as server,
         _client(server.url, max_backoff=0.05) as client,
-        caplog.at_level(logging.INFO, logger="finkcube.client"),
+        caplog.at_level(logging.INFO, logger="finkcube.service"),
     ):
         assert client.source_records(42) == []
     assert any("in 0.05 s" in m for m in caplog.messages)
@@ -409,7 +409,8 @@ def test_info_refuses_an_incomplete_cube(
         build_store([oid], store, client=client)
     _strip_marker(store, oid)
     capsys.readouterr()
-    assert main(["info", str(store), str(oid)]) == 2
+    # An interrupted write is the disk's or the process's failure, not the user's: exit 1.
+    assert main(["info", str(store), str(oid)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith(f"finkcube: error: the cube of diaObjectId {oid}")

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import finkcube.fetch
+import finkcube.pipeline.fetch
 from finkcube import FinkClient, build_cube, build_store, open_cube, open_store, update_store
-from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.cli import main
-from finkcube.distributed import TASK_PREFIX, UPDATE_PREFIX
 from finkcube.emulator import Emulator
 from finkcube.errors import InputError
+from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
+from finkcube.pipeline.distributed import TASK_PREFIX, UPDATE_PREFIX
 from finkcube.store import list_objects
 
 #: Attributes that differ between two builds of the same data.
@@ -106,7 +106,7 @@ def test_many_objects_from_a_file_equal_one_by_one(
     listing = tmp_path / "ids.txt"
     listing.write_text("# tonight's objects\n" + "\n".join(map(str, ids)) + "\n\n")
     batch, workers = 5, 3
-    monkeypatch.setattr(finkcube.fetch, "SOURCES_BATCH", batch)
+    monkeypatch.setattr(finkcube.pipeline.fetch, "SOURCES_BATCH", batch)
     store = tmp_path / "cubes.zarr"
     emu.reset_stats()
     status = main(["build", "--objects-file", str(listing), "--out", str(store),

@@ -21,7 +21,6 @@ import pytest
 import xarray as xr
 import zarr
 
-from finkcube._zarrio import Where
 from finkcube.cube import merge_cubes
 from finkcube.errors import IncompleteCubeError, InvalidIdError, NotFoundError, StoreError
 from finkcube.store import (
@@ -38,6 +37,7 @@ from finkcube.store import (
     store_summary,
     write_cube,
 )
+from finkcube.store.location import Where
 from tests._cubes import synthetic_cube, synthetic_cutouts, synthetic_records
 
 BIG_ID = 2**62 + 7  # above 2**53: a float detour would change it
@@ -385,7 +385,7 @@ def test_open_store_reads_cubes_with_units_from_metadata_alone(
     cube["psfFlux"] = cube["psfFlux"].assign_attrs(units="nJy")
     write_cube(cube, store)
     finalize_store(store)
-    from finkcube import _readers
+    from finkcube.store import read as _readers
 
     def no_fallback(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("open_store fell back to a full xarray open")

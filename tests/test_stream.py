@@ -12,10 +12,10 @@ import pytest
 import zarr
 from zarr.codecs import GzipCodec
 
-from finkcube import _stream
-from finkcube._zarrio import locate
 from finkcube.errors import IncompleteCubeError, InputError, InvalidIdError, NotFoundError
 from finkcube.store import COMPLETE_ATTR, init_store, iter_cutouts, open_cube, write_cube
+from finkcube.store import stream as _stream
+from finkcube.store.location import locate
 from tests._cubes import synthetic_cube
 
 #: Objects of different sizes, written in an order that is not the id order.

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from finkcube import FinkClient
-from finkcube._types import CUTOUTS_PATH, SOURCES_PATH
+from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
 from tests.test_reliability import ScriptedServer, _client
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from finkcube._types import KINDS, UNCERT_EXTNAME
 from finkcube.errors import InputError
+from finkcube.names import KINDS, UNCERT_EXTNAME
 
 __all__ = ["RealAlert", "read_alerts", "sample_alerts_path"]
 

@@ -25,7 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from finkcube._types import (
+from finkcube.emulator.catalog import Catalog
+from finkcube.emulator.render import render_png
+from finkcube.emulator.tables import CONTENT_TYPES, parquet_available, write_table
+from finkcube.names import (
     CUTOUTS_PATH,
     KIND_ALL,
     KIND_ARGS,
@@ -37,9 +40,6 @@ from finkcube._types import (
     SOURCES_PATH,
     cutout_key,
 )
-from finkcube.emulator.catalog import Catalog
-from finkcube.emulator.render import render_png
-from finkcube.emulator.tables import CONTENT_TYPES, parquet_available, write_table
 
 __all__ = ["DESCRIPTIONS", "MAX_ROWS_PER_OBJECT", "Reply", "handle"]
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from finkcube._types import KINDS, MAX_SIDE, MIN_SIDE
 from finkcube.emulator.alerts import read_alerts, sample_alerts_path
 from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
 
@@ -29,6 +28,7 @@ from finkcube.emulator.population import DOC_OBJECT_ID as DOC_OBJECT_ID
 from finkcube.emulator.population import DOC_SOURCE_ID as DOC_SOURCE_ID
 from finkcube.emulator.population import NAMED_OBJECTS, Population, Style
 from finkcube.errors import InputError, NotFoundError
+from finkcube.names import KINDS, MAX_SIDE, MIN_SIDE
 
 __all__ = ["NAMED_OBJECTS", "Catalog", "load_catalog"]
 

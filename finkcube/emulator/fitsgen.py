@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finkcube._types import KINDS, MASK_EXTNAME, PSF_EXTNAME, UNCERT_EXTNAME
+from finkcube.names import KINDS, MASK_EXTNAME, PSF_EXTNAME, UNCERT_EXTNAME
 
 __all__ = ["CutoutSpec", "GeneratedCutout", "generate_cutouts", "stamp_side"]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from finkcube._types import MAX_SIDE, MIN_SIDE, RUBIN_PREFIX
 from finkcube.emulator.fitsgen import CutoutSpec, stamp_side
 from finkcube.emulator.schema import DIA_SOURCE_FIELDS, FINK_FIELDS
+from finkcube.names import MAX_SIDE, MIN_SIDE, RUBIN_PREFIX
 
 __all__ = [
     "RECORD_DEFAULTS",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from finkcube._types import (
+from finkcube.names import (
     COLORMAP_OPTION,
     KERNEL_OPTION,
     PMAX_OPTION,

@@ -1,0 +1,384 @@
+"""Machine-learning export: the stamps of a store as a dataset of fixed-shape arrays.
+
+:class:`CubeDataset` is a map-style dataset over a store: item ``i`` is the stamp stack of
+one epoch of one object, channels first, with its target. It reads the cubes lazily (one
+epoch's chunk per item), works with ``torch.utils.data.DataLoader`` as it is (any object
+with ``__len__`` and ``__getitem__`` does), offers :meth:`CubeDataset.as_torch` for a true
+``torch.utils.data.Dataset`` when PyTorch is installed, and writes everything to one
+``.npz`` (or a ``.npy`` plus a CSV table of ids) with :meth:`CubeDataset.to_numpy`.
+
+PyTorch is never required: it is imported only by :meth:`CubeDataset.as_torch`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from finkcube.cube.canvas import NORMALIZE_METHODS, normalize_stamps, resize_stamps
+from finkcube.cube.columns import as_str
+from finkcube.errors import InputError
+from finkcube.ids import parse_id, parse_ids
+from finkcube.ml.torchdata import torch_dataset_class
+from finkcube.names import (
+    BAND,
+    CUTOUT_VAR,
+    DATA_PLANE,
+    DIMS,
+    KINDS,
+    OBJECT_ID,
+    PLANES,
+    SIDE,
+    SOURCE_ID,
+)
+
+__all__ = ["CubeDataset"]
+
+logger = logging.getLogger(__name__)
+
+TIME, KIND, Y, X, PLANE = DIMS
+#: Suffixes :meth:`CubeDataset.to_numpy` writes.
+EXPORT_SUFFIXES: Final = (".npz", ".npy")
+
+
+def _choose(values: Sequence[str] | str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+    chosen = (values,) if isinstance(values, str) else tuple(values)
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen or len(set(chosen)) != len(chosen):
+        raise InputError(f"bad {what} {list(chosen)}: choose distinct values among {allowed}")
+    return chosen
+
+
+class CubeDataset:
+    """The stamps of a store, one item per (object, epoch), as float32 arrays.
+
+    Item ``i`` is ``(x, target)``:
+
+    - ``x``: float32, shape ``(len(kinds) * len(planes), size, size)``, channels first;
+      channel ``k * len(planes) + p`` is kind ``kinds[k]``, plane ``planes[p]``
+      (:attr:`channels` names them);
+    - ``target``: ``labels[diaObjectId]`` when ``labels`` is given, else the diaObjectId.
+
+    Items are ordered by object (in ``object_ids`` order), then by time. The stamps go
+    through, in order: the resize to ``size`` (:func:`finkcube.accessor.resize_cube`),
+    the normalisation (:func:`finkcube.accessor.normalize_cube`), then NaN -> ``fill``;
+    so ``x`` equals the same selection of
+    ``ds.fink.resize(size).fink.normalize(normalize, fill)``.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        A finkcube Zarr store (local path or fsspec URL).
+    object_ids : iterable of int, optional
+        The objects to use, in this order; default: every complete object of the store.
+    kinds : sequence of str
+        The kinds to stack, among ``("Science", "Template", "Difference")``.
+    planes : sequence of str
+        The planes to stack (``"data"``, ``"variance"``, ``"mask"``); every cube must hold
+        them.
+    size : int, optional
+        Crop or pad every stamp to ``size x size``, centred. None keeps the cubes' canvas,
+        which must then be the same for every object.
+    normalize : {None, "robust", "minmax"}
+        Per-stamp normalisation (robust: median and 1.4826 x MAD of the data plane).
+    fill : float or None
+        What NaN pixels become (None keeps NaN).
+    labels : mapping of int to anything, optional
+        A target per diaObjectId; every object must have one.
+    storage_options : dict, optional
+        fsspec options for a remote store.
+
+    Raises
+    ------
+    InputError
+        For a bad kind, plane, size or normalisation, a missing label, a cube lacking a
+        plane, or canvases that differ while ``size`` is None.
+
+    Notes
+    -----
+    Opening the dataset opens every cube lazily (metadata only) and computes nothing.
+    The opened cubes are kept, so each item reads just one epoch's chunk.
+    """
+
+    def __init__(
+        self,
+        store: str | Path,
+        object_ids: Iterable[int | str] | None = None,
+        *,
+        kinds: Sequence[str] = KINDS,
+        planes: Sequence[str] = (DATA_PLANE,),
+        size: int | None = None,
+        normalize: str | None = None,
+        fill: float | None = 0.0,
+        labels: Mapping[int, Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        from finkcube.store import list_objects, open_cubes
+
+        self.kinds = _choose(kinds, KINDS, "kinds")
+        self.planes = _choose(planes, PLANES, "planes")
+        if normalize is not None and normalize not in NORMALIZE_METHODS:
+            raise InputError(
+                f"unknown normalisation {normalize!r}: expected None or one of {NORMALIZE_METHODS}"
+            )
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise InputError(f"size must be a positive integer number of pixels, got {size!r}")
+        self.normalize = normalize
+        self.fill = fill
+        self.store = store
+        if object_ids is None:
+            ids = list_objects(store, storage_options=storage_options)
+        else:
+            ids = parse_ids(object_ids)
+        self.object_ids: tuple[int, ...] = tuple(ids)
+        self.labels = None if labels is None else {parse_id(k): v for k, v in labels.items()}
+        if self.labels is not None:
+            missing = [oid for oid in self.object_ids if oid not in self.labels]
+            if missing:
+                raise InputError(
+                    f"no label for {len(missing)} object(s), e.g. {missing[0]}: "
+                    "give labels for every object or leave labels out"
+                )
+        # Planes read from the cube: normalising needs the data plane even if not returned.
+        self._read_planes = self.planes
+        if normalize is not None and DATA_PLANE not in self.planes:
+            self._read_planes = (*self.planes, DATA_PLANE)
+        # Lazy nodes read straight from their chunk files (no dask): one item, one read.
+        self._cubes = open_cubes(store, self.object_ids, storage_options=storage_options)
+        canvases = {oid: self._check_cube(oid) for oid in self.object_ids}
+        if size is None:
+            sides = sorted(set(canvases.values()))
+            if len(sides) > 1:
+                raise InputError(
+                    f"the cubes have different canvases ({sides[0]} to {sides[-1]} pixels): "
+                    "pass size= to crop or pad them to one"
+                )
+            size = sides[0] if sides else 0
+        self.size: int = size
+        counts = [self._cubes[oid].sizes[TIME] for oid in self.object_ids]
+        self._starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        self._sides: dict[int, np.ndarray | None] = {}
+
+    def _check_cube(self, oid: int) -> int:
+        cube = self._cubes[oid]
+        cutout = cube.get(CUTOUT_VAR)
+        if cutout is None or tuple(cutout.dims) != DIMS:
+            raise InputError(f"object {oid} is not a finkcube cube: no {CUTOUT_VAR!r} {DIMS}")
+        held = [str(p) for p in cube[PLANE].values]
+        lacking = [p for p in self._read_planes if p not in held]
+        if lacking:
+            raise InputError(
+                f"object {oid} has no plane {lacking[0]!r} (it holds {held}): "
+                "build the store with planes='all' or choose other planes"
+            )
+        return int(cutout.sizes[Y])
+
+    # --- the sequence -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __repr__(self) -> str:
+        c, s, _ = self.shape
+        return (
+            f"CubeDataset({len(self.object_ids)} objects, {len(self)} stamps of {c}x{s}x{s}, "
+            f"normalize={self.normalize!r})"
+        )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of every item's ``x``: ``(channels, size, size)``."""
+        return (len(self.kinds) * len(self.planes), self.size, self.size)
+
+    @property
+    def channels(self) -> list[tuple[str, str]]:
+        """The ``(kind, plane)`` of each channel of ``x``, in order."""
+        return [(k, p) for k in self.kinds for p in self.planes]
+
+    def locate(self, i: int) -> tuple[int, int]:
+        """Return ``(diaObjectId, time position)`` of item ``i`` (negative counts from the end).
+
+        Raises
+        ------
+        IndexError
+            When ``i`` is out of range.
+        """
+        n = len(self)
+        if isinstance(i, bool) or not isinstance(i, int | np.integer):
+            raise TypeError(f"CubeDataset indices must be integers, not {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for a CubeDataset of {n} stamps")
+        i = int(i) % n
+        k = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self.object_ids[k], i - int(self._starts[k])
+
+    def target(self, object_id: int) -> Any:
+        """Return the target of an object's items: its label, or the id itself."""
+        return object_id if self.labels is None else self.labels[object_id]
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
+        oid, t = self.locate(i)
+        x = self._stamps(oid, slice(t, t + 1))[0]
+        return x, self.target(oid)
+
+    # --- reading ------------------------------------------------------------------------
+    def _object_sides(self, oid: int) -> np.ndarray | None:
+        """The ``side`` of every epoch of an object (read once), or None without one."""
+        if oid not in self._sides:
+            cube = self._cubes[oid]
+            self._sides[oid] = (
+                np.asarray(cube[SIDE].values, dtype=np.int64) if SIDE in cube.coords else None
+            )
+        return self._sides[oid]
+
+    def _stamps(self, oid: int, times: slice) -> np.ndarray:
+        """The items of epochs ``times`` of one object: ``(n, channels, size, size)``."""
+        cube = self._cubes[oid]
+        held = [str(p) for p in cube[PLANE].values]
+        sub = cube[CUTOUT_VAR].isel(
+            {
+                TIME: times,
+                KIND: [KINDS.index(k) for k in self.kinds],
+                PLANE: [held.index(p) for p in self._read_planes],
+            }
+        )
+        stamps = np.asarray(sub.transpose(TIME, KIND, PLANE, Y, X).values)  # (n, K, P, S, S)
+        canvas = stamps.shape[-1]
+        if self.size != canvas:
+            sides = self._object_sides(oid)
+            if sides is not None:
+                sides = sides[times][:, None, None]
+            stamps = resize_stamps(stamps, sides, size=self.size)
+        if self.normalize is not None:
+            stamps = normalize_stamps(stamps, self._read_planes, self.normalize, self.fill)
+            stamps = stamps[:, :, : len(self.planes)]  # drop a data plane read only for stats
+        elif self.fill is not None:
+            stamps = np.where(np.isnan(stamps), np.float32(self.fill), stamps)
+        return np.ascontiguousarray(stamps, dtype=np.float32).reshape(-1, *self.shape)
+
+    def iter_objects(self) -> Iterable[tuple[int, np.ndarray]]:
+        """Yield ``(diaObjectId, x)`` per object, ``x`` the stack of all its items.
+
+        Faster than item by item: one read per object.
+        """
+        for oid in self.object_ids:
+            yield oid, self._stamps(oid, slice(None))
+
+    # --- tables and export --------------------------------------------------------------
+    @functools.cached_property
+    def index(self) -> np.ndarray:
+        """The id table, one row per item: a structured array with fields ``diaObjectId``,
+        ``diaSourceId`` (int64), ``time`` (float64, MJD TAI) and ``band`` (str).
+
+        Reading it loads the per-epoch coordinates of every cube (small).
+        """
+        parts = []
+        for oid in self.object_ids:
+            cube = self._cubes[oid]
+            n = cube.sizes[TIME]
+            part = {
+                OBJECT_ID: np.full(n, oid, dtype=np.int64),
+                SOURCE_ID: np.asarray(cube[SOURCE_ID].values, dtype=np.int64),
+                TIME: np.asarray(cube[TIME].values, dtype=np.float64),
+                BAND: as_str(cube[BAND].values),
+            }
+            parts.append(part)
+        width = max([1, *(len(b) for p in parts for b in p[BAND])])
+        dtype = [
+            (OBJECT_ID, np.int64),
+            (SOURCE_ID, np.int64),
+            (TIME, np.float64),
+            (BAND, f"U{width}"),
+        ]
+        table = np.empty(len(self), dtype=dtype)
+        for part, start, stop in zip(parts, self._starts[:-1], self._starts[1:], strict=True):
+            for name, values in part.items():
+                table[name][start:stop] = values
+        return table
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The target of every item, as one array."""
+        return np.asarray([self.target(int(oid)) for oid in self.index[OBJECT_ID]])
+
+    def to_numpy(self, path: str | Path, *, compress: bool = False) -> Path:
+        """Write every item to one file, with the id table and the targets.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            ``.npz``: one archive with arrays ``x`` (``(n, channels, size, size)``
+            float32), ``diaObjectId``, ``diaSourceId``, ``time``, ``band`` and ``label``
+            (the targets). ``.npy``: ``x`` alone, written item by item without holding
+            it in memory, and beside it a CSV (same name, ``.csv``) with columns
+            ``item, diaObjectId, diaSourceId, time, band, label``.
+        compress : bool
+            Compress an ``.npz`` (slower, smaller).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        InputError
+            For another suffix, a missing directory, or labels numpy cannot store without
+            pickling (None or other objects: use numbers or strings; a mix of both is
+            stored as strings).
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in EXPORT_SUFFIXES:
+            raise InputError(f"cannot export to {path.name}: use one of {EXPORT_SUFFIXES}")
+        if not path.parent.is_dir():
+            raise InputError(f"output directory {path.parent} does not exist: create it first")
+        table = self.index
+        labels = self.targets
+        if labels.dtype == object:
+            raise InputError(
+                "labels must be numbers or strings to be exported (no None, no objects)"
+            )
+        shape = (len(self), *self.shape)
+        if suffix == ".npz":
+            x = np.empty(shape, dtype=np.float32)
+            self._fill(x)
+            save = np.savez_compressed if compress else np.savez
+            columns: dict[str, Any] = {name: table[name] for name in table.dtype.names or ()}
+            save(path, x=x, label=labels, **columns)
+        else:
+            x = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+            self._fill(x)
+            x.flush()
+            del x
+            with path.with_suffix(".csv").open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["item", *(table.dtype.names or ()), "label"])
+                for i, (row, label) in enumerate(zip(table, labels, strict=True)):
+                    writer.writerow(
+                        [i, int(row[0]), int(row[1]), repr(float(row[2])), row[3], label]
+                    )
+        logger.info("wrote %d stamps to %s", len(self), path)
+        return path
+
+    def _fill(self, x: np.ndarray) -> None:
+        for (_, stamps), start in zip(self.iter_objects(), self._starts[:-1], strict=True):
+            x[start : start + len(stamps)] = stamps
+
+    def as_torch(self) -> Any:
+        """Return this dataset as a ``torch.utils.data.Dataset`` yielding tensors.
+
+        Items become ``(torch.Tensor x, target)``. This class already works with
+        ``DataLoader`` as it is; use this for code that checks ``isinstance``.
+
+        Raises
+        ------
+        InputError
+            When PyTorch is not installed (``pip install torch``).
+        """
+        return torch_dataset_class()(self)

@@ -1,0 +1,146 @@
+"""What the client makes of a reply beyond :mod:`finkcube.service.decode`: pure, no socket.
+
+A PNG checked, a FITS file opened as an ``HDUList``, source records as an astropy
+``Table``; and, for retries and error messages, the ``Retry-After`` header, the text of a
+400 body, an exception on one line and the error a request ends with once out of tries.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from finkcube.errors import (
+    DecodeError,
+    FinkcubeError,
+    NotFoundError,
+    ServiceError,
+    TransportError,
+    quote_body,
+)
+from finkcube.names import SOURCE_ID, bare_column
+from finkcube.service.decode import decode_fits
+
+if TYPE_CHECKING:
+    from astropy.io.fits import HDUList
+    from astropy.table import Table
+
+__all__ = [
+    "decode_png",
+    "final_error",
+    "one_line",
+    "open_fits",
+    "records_table",
+    "retry_after",
+    "service_text",
+]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception on one line, cut at ``limit`` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds asked by a ``Retry-After`` header (seconds, float or HTTP-date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = moment.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return min(cap, max(0.0, seconds))
+
+
+def service_text(body: bytes) -> str:
+    """The ``text`` of a 400 body (a Python dict repr, or JSON), else the quoted body."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict):
+        for key in ("text", "message"):
+            if isinstance(parsed.get(key), str):
+                return " ".join(parsed[key].split())
+    return quote_body(body)
+
+
+def final_error(what: str, url: str, last: Exception | None, tries: int) -> FinkcubeError:
+    """The error of a request that failed ``tries`` times, ``last`` being its last failure."""
+    attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
+    if isinstance(last, ServiceError):
+        error = ServiceError(
+            f"{what}: HTTP {last.status} from {url} after {attempts}: {last.body_start}",
+            status=last.status, url=url,
+        )  # fmt: skip
+        error.body_start = last.body_start
+        return error
+    if isinstance(last, DecodeError):
+        return ServiceError(
+            f"{what}: undecodable reply from {url} after {attempts}: {last}",
+            status=200, url=url,
+        )  # fmt: skip
+    return TransportError(
+        f"{what}: no complete reply from {url} after {attempts}: {one_line(last)}"  # type: ignore[arg-type]
+    )
+
+
+def decode_png(content: bytes, *, source_id: int) -> bytes:
+    """The PNG bytes as served; NotFoundError for an empty reply, DecodeError for no PNG."""
+    if not content.strip():
+        raise NotFoundError(f"no alert with {SOURCE_ID} {source_id}")
+    if not content.startswith(_PNG_SIGNATURE):
+        raise DecodeError(
+            f"PNG cutout of {SOURCE_ID} {source_id} is not a PNG: {quote_body(content)}"
+        )
+    return content
+
+
+def open_fits(content: bytes, *, kind: str, source_id: int) -> HDUList:
+    """A cutout FITS file, checked by :func:`~finkcube.decode.decode_fits`, as an HDUList."""
+    from astropy.io import fits
+
+    decode_fits(content, kind=kind, source_id=source_id)  # checks the bytes, raises if bad
+    return fits.open(io.BytesIO(content), ignore_missing_simple=True, lazy_load_hdus=False)
+
+
+def records_table(records: list[dict[str, Any]], names: list[str]) -> Table:
+    """Records with prefixed keys -> a Table with bare names, exact int64 ids, nulls masked."""
+    from astropy.table import MaskedColumn, Table
+
+    table = Table()
+    for name in names:
+        values = [record.get(name) for record in records]
+        present = [v for v in values if v is not None]
+        missing = [v is None for v in values]
+        if present and all(isinstance(v, bool) for v in present):
+            dtype: Any = bool
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            dtype = np.int64 if present or name.lower().endswith("id") else np.float64
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+            dtype = np.float64
+        elif all(isinstance(v, str) for v in present):
+            dtype = str
+        else:
+            dtype = object
+        fill = {bool: False, np.int64: 0, np.float64: np.nan, str: ""}.get(dtype)
+        data = np.array([fill if v is None else v for v in values], dtype=dtype)
+        bare = bare_column(name)
+        key = bare if bare not in table.colnames else name
+        table[key] = MaskedColumn(data, mask=missing) if any(missing) else data
+    return table

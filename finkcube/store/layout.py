@@ -1,0 +1,119 @@
+"""The layout of a finkcube store: its markers, and what its root and groups say of it.
+
+The root group carries :data:`STORE_ATTR` (the layout version); each object is a group
+named by its decimal diaObjectId, marked :data:`COMPLETE_ATTR` once written and holding
+its own consolidated metadata. These functions read that metadata and say what it means
+(a finkcube store or not, a cube complete or not); :mod:`finkcube.store.write` writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from finkcube.errors import IncompleteCubeError, NotFoundError, StoreRefusedError
+from finkcube.ids import parse_id
+from finkcube.store.location import META, Where
+
+__all__ = [
+    "COMPLETE_ATTR",
+    "CONSOLIDATED",
+    "LAYOUT_VERSION",
+    "STORE_ATTR",
+    "checked_group",
+    "complete_meta",
+    "consolidated",
+    "group_name",
+    "loads_or_none",
+    "marked_complete",
+    "object_groups",
+    "root_meta",
+    "store_meta",
+]
+
+#: The root attribute that marks a finkcube store, and its layout version.
+STORE_ATTR = "finkcube_store"
+LAYOUT_VERSION = 1
+#: The group attribute written last: the cube is complete.
+COMPLETE_ATTR = "finkcube_complete"
+#: The key of a group's consolidated metadata in its ``zarr.json``.
+CONSOLIDATED = "consolidated_metadata"
+
+
+def group_name(object_id: object) -> str:
+    """The group of an object: its id, validated before it becomes a path."""
+    return str(parse_id(object_id))
+
+
+def store_meta(where: Where) -> dict[str, Any] | None:
+    """The root's metadata if it is a finkcube store, else None; newer layouts refused."""
+    meta = where.read_json(META)
+    version = (meta or {}).get("attributes", {}).get(STORE_ATTR)
+    if meta is None or not isinstance(version, int):
+        return None
+    if version > LAYOUT_VERSION:
+        raise StoreRefusedError(
+            f"{where.url} has layout {version}, newer than this finkcube's ({LAYOUT_VERSION}); "
+            "upgrade finkcube"
+        )
+    return meta
+
+
+def root_meta(where: Where) -> dict[str, Any]:
+    """The root's metadata, or StoreError when the store is not a finkcube store."""
+    meta = store_meta(where)
+    if meta is None:
+        raise StoreRefusedError(
+            f"{where.url} is not a finkcube store; create one with `finkcube build ID --out STORE`"
+        )
+    return meta
+
+
+def marked_complete(meta: Mapping[str, Any] | None) -> bool:
+    """Whether a group's metadata carries the complete mark."""
+    return bool(meta) and meta.get("attributes", {}).get(COMPLETE_ATTR) is True  # type: ignore[union-attr]
+
+
+def consolidated(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """zarr-python's inline consolidated metadata block (written by hand: see write_cube)."""
+    return {"kind": "inline", "must_understand": False, "metadata": dict(metadata)}
+
+
+def object_groups(where: Where) -> dict[str, dict[str, Any] | None]:
+    """Each object group's metadata (None where it has no ``zarr.json`` yet)."""
+    names = where.children()
+    found = where.read_many(f"{name}/{META}" for name in names)
+    return {name: loads_or_none(found.get(f"{name}/{META}")) for name in names}
+
+
+def loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
+    """A group's metadata, or None when it is absent or unreadable (an interrupted write)."""
+    try:
+        meta = orjson.loads(raw) if raw is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def checked_group(where: Where, object_id: object) -> tuple[str, dict[str, Any]]:
+    """The group of a complete cube and its metadata, or the error that says why not."""
+    group = group_name(object_id)
+    return group, complete_meta(where, group, where.read_json(group, META))
+
+
+def complete_meta(where: Where, group: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """A group's metadata if it is a complete cube, else the error that says why not."""
+    if meta is None:
+        root_meta(where)
+        raise NotFoundError(
+            f"no cube of diaObjectId {group} in {where.url}; "
+            f"see what is there with `finkcube info {where.url}`"
+        )
+    if not marked_complete(meta):
+        raise IncompleteCubeError(
+            f"the cube of diaObjectId {group} in {where.url} was not completely written "
+            "(interrupted build?); run `finkcube build` again to redo it"
+        )
+    return meta

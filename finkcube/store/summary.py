@@ -1,0 +1,189 @@
+"""Summaries of a store and of a cube, as ``finkcube info`` prints them.
+
+Read from the groups' metadata, each cube's ``time`` index and the sizes of the files;
+:func:`cube_summary` also reads the cube's ``band`` coordinate. Re-exported by
+:mod:`finkcube.store.write`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from finkcube.names import BAND, CUTOUT_VAR, MISSING_ATTR, PLANES
+from finkcube.store.layout import (
+    CONSOLIDATED,
+    STORE_ATTR,
+    checked_group,
+    marked_complete,
+    object_groups,
+    root_meta,
+)
+from finkcube.store.location import Where, locate
+from finkcube.store.read import open_group
+
+__all__ = ["CubeSummary", "StoreSummary", "cube_summary", "store_summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class CubeSummary:
+    """What ``finkcube info`` tells about one cube.
+
+    Attributes
+    ----------
+    object_id : int
+        The diaObjectId.
+    epochs : int
+        Sources (length of ``time``).
+    canvas : int
+        The side of the common canvas in pixels.
+    planes : tuple of str
+        The ``plane`` coordinate.
+    first_mjd, last_mjd : float or None
+        The time range (MJD, TAI).
+    nbytes : int
+        Bytes on disk.
+    missing : int
+        Sources left out for lack of cutouts.
+    bands : dict of str to int or None
+        Epochs per band (:func:`cube_summary` only).
+    created : str or None
+        When the cube was built (UTC, ISO 8601).
+    """
+
+    object_id: int
+    epochs: int
+    canvas: int
+    planes: tuple[str, ...]
+    first_mjd: float | None
+    last_mjd: float | None
+    nbytes: int
+    missing: int
+    bands: dict[str, int] | None = None
+    created: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """What ``finkcube info`` tells about a store.
+
+    Attributes
+    ----------
+    store : str
+        The store as given.
+    layout : int
+        The layout version.
+    finalized : bool
+        Whether the root holds consolidated metadata (plain xarray opens it quietly).
+    cubes : tuple of CubeSummary
+        The complete cubes, by ascending id.
+    incomplete : tuple of int
+        Objects whose cube was not completely written.
+    nbytes : int
+        Bytes on disk, all included.
+    """
+
+    store: str
+    layout: int
+    finalized: bool
+    cubes: tuple[CubeSummary, ...]
+    incomplete: tuple[int, ...]
+    nbytes: int
+
+    @property
+    def objects(self) -> int:
+        """The number of complete cubes."""
+        return len(self.cubes)
+
+    @property
+    def epochs(self) -> int:
+        """The epochs of all complete cubes."""
+        return sum(cube.epochs for cube in self.cubes)
+
+
+def _sizes(where: Where) -> dict[str, int]:
+    """Bytes on disk per top-level entry of the store ("" for the root's own files)."""
+    sizes: dict[str, int] = {}
+    prefix = where.root + "/"
+    for path, info in where.fs.find(where.root, detail=True).items():
+        relative = str(path)[len(prefix) :] if str(path).startswith(prefix) else ""
+        head = relative.split("/", 1)[0] if "/" in relative else ""
+        sizes[head] = sizes.get(head, 0) + int(info.get("size") or 0)
+    return sizes
+
+
+def _summary(group: str, meta: Mapping[str, Any], time: bytes | None, nbytes: int) -> CubeSummary:
+    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    attrs = meta.get("attributes", {})
+    cutout = members.get(CUTOUT_VAR, {}).get("shape", [0, 0, 0, 0, 0])
+    times = np.frombuffer(time, "<f8") if time else None
+    n_planes = cutout[-1] if len(cutout) == 5 else 0
+    return CubeSummary(
+        object_id=int(group),
+        epochs=int(cutout[0]),
+        canvas=int(cutout[-2]) if len(cutout) == 5 else 0,
+        planes=tuple(PLANES[:n_planes]),
+        first_mjd=float(times.min()) if times is not None and times.size else None,
+        last_mjd=float(times.max()) if times is not None and times.size else None,
+        nbytes=nbytes,
+        missing=len(attrs.get(MISSING_ATTR, [])),
+        created=attrs.get("created"),
+    )
+
+
+def store_summary(
+    store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> StoreSummary:
+    """Summarise a store from its metadata (and each cube's time index).
+
+    Examples
+    --------
+    >>> from finkcube.store.write import init_store
+    >>> init_store("memory://doc-summary.zarr")
+    >>> store_summary("memory://doc-summary.zarr").objects
+    0
+    """
+    where = locate(store, storage_options)
+    root = root_meta(where)
+    groups = object_groups(where)
+    complete = {g: m for g, m in groups.items() if m is not None and marked_complete(m)}
+    times = where.read_many(f"{g}/time/c/0" for g in complete)
+    sizes = _sizes(where)
+    return StoreSummary(
+        store=where.url,
+        layout=int(root["attributes"][STORE_ATTR]),
+        finalized=CONSOLIDATED in root,
+        cubes=tuple(
+            _summary(g, m, times.get(f"{g}/time/c/0"), sizes.get(g, 0)) for g, m in complete.items()
+        ),
+        incomplete=tuple(int(g) for g in groups if g not in complete),
+        nbytes=sum(sizes.values()),
+    )
+
+
+def cube_summary(
+    store: str | os.PathLike[str],
+    object_id: int | str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> CubeSummary:
+    """Summarise one cube, with its epochs per band (reads its coordinates).
+
+    Raises
+    ------
+    NotFoundError, IncompleteCubeError, StoreError
+        As :func:`finkcube.store.open_cube`.
+    """
+    where = locate(store, storage_options)
+    group, meta = checked_group(where, object_id)
+    ds = open_group(where, group, None)
+    bands = Counter(str(band) for band in ds[BAND].values)
+    found = where.fs.find(where.path(group), detail=True)
+    nbytes = sum(int(info.get("size") or 0) for info in found.values())
+    summary = _summary(group, meta, ds["time"].values.astype("<f8").tobytes(), nbytes)
+    return replace(summary, bands=dict(sorted(bands.items())))
