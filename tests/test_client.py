@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from astropy.io import fits
 from PIL import Image
 
 from finkcube.errors import (
-    BadRequestError,
     CubeError,
     InputError,
     NotFoundError,
@@ -216,16 +216,6 @@ def test_unknown_source_not_found_without_retry(
     assert seen[CUTOUTS_PATH] == 1
 
 
-def test_bad_request_quotes_the_service_without_retry(client: FinkClient, emulator: Any) -> None:
-    seen = Requests(emulator)
-    # No client method sends a request without `kind`; the transport layer is asked directly.
-    with pytest.raises(BadRequestError, match="kind") as info:
-        client._post(CUTOUTS_PATH, {"diaSourceId": "1"}, bytes, "a request without kind")
-    assert seen[CUTOUTS_PATH] == 1
-    assert info.value.status == 400
-    assert "{'status'" not in str(info.value)  # the text, not the dict repr
-
-
 def test_bad_inputs_send_nothing(client: FinkClient, emulator: Any) -> None:
     sid = emulator.catalog.source_ids(emulator.catalog.named("single"))[0]
     seen = Requests(emulator)
@@ -247,9 +237,7 @@ def test_ids_travel_as_strings(client: FinkClient, emulator: Any) -> None:
     sid = emulator.catalog.source_ids(emulator.catalog.named("single"))[0]
     # The emulator, like the real service, fails with 500 on an integer id ...
     payload = {"diaSourceId": sid, "kind": "Science", "output-format": "array"}
-    with pytest.raises(ServiceError) as info:
-        client._post(CUTOUTS_PATH, payload, bytes, "an integer id")
-    assert info.value.status == 500
+    assert requests.post(emulator.url + CUTOUTS_PATH, json=payload, timeout=10).status_code == 500
     # ... so a client call given an int succeeding proves it sent a string.
     assert client.cutouts(sid, kind="Science").shape[0] >= 30
     oid = emulator.catalog.named("single")

@@ -78,13 +78,3 @@ def test_retries_exhausted_name_the_source_and_cause(caplog: pytest.LogCaptureFi
     retries = [r for r in caplog.records if "retry" in r.getMessage()]
     assert len(retries) == 2
     assert all(str(sid) in r.getMessage() for r in retries)
-
-
-def test_delay_full_jitter_and_retry_after() -> None:
-    with FinkClient("http://127.0.0.1:9", backoff=0.5, max_backoff=3.0, env={}) as client:
-        assert client._delay(0, asked=0.7) == 0.7
-        for attempt in range(8):
-            bound = min(3.0, 0.5 * 2**attempt)
-            delays = [client._delay(attempt, asked=None) for _ in range(50)]
-            assert all(0.0 <= d <= bound for d in delays)
-            assert max(delays) > bound / 4  # random over the whole range, not a constant

@@ -1,10 +1,12 @@
 """HTTP client of the Fink LSST API: one pooled session, timeouts, retries, error mapping.
 
-:class:`FinkClient` only moves bytes; the reply bodies are decoded by the pure functions of
-:mod:`finkcube.service.decode` (inside the retry loop, so that a garbled reply is asked again).
-Payloads are built and checked by :mod:`finkcube.service.payloads`, replies read beyond decoding
-by :mod:`finkcube.service.replies`, the session and the backoff made by
-:mod:`finkcube.service.transport`, and :meth:`FinkClient.map` runs on :mod:`finkcube.service.pool`.
+:class:`FinkClient` only moves bytes, through ``requests.Session.post``; the reply bodies are
+decoded by the pure functions of :mod:`finkcube.service.decode` (inside the retry loop, so
+that a garbled reply is asked again). Payloads are built and checked by
+:mod:`finkcube.service.payloads`, replies read beyond decoding by
+:mod:`finkcube.service.replies`, the session made by :mod:`finkcube.service.transport`; what
+a failed try gets is decided by :mod:`finkcube.service.retry`, and :meth:`FinkClient.map`
+runs on :mod:`finkcube.service.pool`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -20,14 +23,7 @@ import requests
 import urllib3
 
 from finkcube.config import RETRIES_ENV, TIMEOUT_ENV, resolve_number, resolve_url
-from finkcube.errors import (
-    BadRequestError,
-    DecodeError,
-    InputError,
-    ServiceError,
-    TransportError,
-    quote_body,
-)
+from finkcube.errors import DecodeError, InputError, NotFoundError
 from finkcube.ids import parse_id
 from finkcube.names import CUTOUTS_PATH, KIND_ALL, KINDS, SOURCE_ID, SOURCES_PATH
 from finkcube.names import PNG_OPTIONS as PNG_OPTIONS  # importable from here, as before
@@ -55,10 +51,11 @@ from finkcube.service.replies import (
     one_line,
     open_fits,
     records_table,
-    retry_after,
-    service_text,
+    send_error,
+    status_error,
 )
-from finkcube.service.transport import backoff_delay, make_session, poster
+from finkcube.service.retry import Event, GiveUp, Limits, Outcome, decide
+from finkcube.service.transport import failure_event, make_session
 
 if TYPE_CHECKING:
     from astropy.io.fits import HDUList
@@ -71,15 +68,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-_RETRY_STATUS_MIN = 500
-_TOO_MANY_REQUESTS = 429
 #: Defaults of the settings an argument or FINKCUBE_TIMEOUT / FINKCUBE_RETRIES can change.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 5
-#: The service answers 500 for deterministic failures (a cutout missing from its alert, a
-#: value that reaches an assert), 502-504 under load: a 500 is retried only this often.
-_INTERNAL_ERROR = 500
-_INTERNAL_ERROR_RETRIES = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A failed try: what happened, and the error it ends with if it is not asked again."""
+
+    outcome: Outcome
+    error: Exception
 
 
 class FinkClient:
@@ -90,8 +89,9 @@ class FinkClient:
     url : str or None, optional
         The API's base URL (default: ``$FINKCUBE_URL``, else the public service).
     session : requests.Session or None, optional
-        A session to use as is (and not close); by default the client makes one whose
-        connection pool holds ``workers`` connections.
+        A session to use as is (and not close): its headers, auth, cookies, hooks and
+        adapters apply to every request. By default the client makes one whose connection
+        pool holds ``workers`` connections.
     workers : int, optional
         Most requests in flight at once from this client, and the size of the pool
         :meth:`map` runs on.
@@ -99,9 +99,10 @@ class FinkClient:
         Seconds to wait for a connection or for the next bytes of a reply (default:
         ``$FINKCUBE_TIMEOUT``, else 30).
     retries : int, optional
-        How many times (default: ``$FINKCUBE_RETRIES``, else 5) a failed request is asked again (5xx, 429, timeouts, dropped
-        connections, truncated or undecodable replies); 400, other 4xx, "not found" and
-        input errors are never retried.
+        How many times (default: ``$FINKCUBE_RETRIES``, else 5) a failed request is asked
+        again (5xx, 429, timeouts, dropped connections, truncated or undecodable replies;
+        a 500 once only); 400, other 4xx, "not found", TLS failures and input errors are
+        never retried (see :mod:`finkcube.service.retry`).
     backoff, max_backoff : float, optional
         Retry ``n`` waits a random time in ``[0, min(max_backoff, backoff * 2**n)]`` (full
         jitter), or the server's ``Retry-After``, capped by ``max_backoff``.
@@ -148,10 +149,10 @@ class FinkClient:
         self.retries = retries
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
+        self._limits = Limits(retries, self.backoff, self.max_backoff)
         self._own_session = session is None
-        self._session = make_session(self.url, workers) if session is None else session
-        headers = {"User-Agent": user_agent(), "Accept": "*/*"}
-        self._send = poster(self._session, self._own_session, headers)
+        self._session = make_session(workers) if session is None else session
+        self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
         self._in_flight = threading.BoundedSemaphore(workers)
         self._pool = OrderedPool(workers, "finkcube-client")
 
@@ -177,67 +178,51 @@ class FinkClient:
     def _post(
         self, path: str, payload: dict[str, Any], decode: Callable[[bytes], T], what: str
     ) -> T:
-        """POST ``payload`` and return ``decode(body)``, retrying what can be retried."""
+        """POST ``payload`` and return ``decode(body)``, asking again as :func:`decide` says."""
         url = self.url + path
-        last: Exception | None = None
-        asked: float | None = None  # a Retry-After delay, in seconds
-        internal = 0  # HTTP 500 replies: mostly deterministic (a null cutout, a bad value)
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self._delay(attempt - 1, asked)
-                logger.info(
-                    "%s: retry %d/%d in %.2f s after %s",
-                    what, attempt, self.retries, delay, one_line(last),  # type: ignore[arg-type]
-                )  # fmt: skip
-                time.sleep(delay)
-            asked = None
-            try:
-                with self._in_flight:
-                    reply = self._send(url, payload, self.timeout)
-                    body = reply.content  # read inside: a dropped or short body raises here
-            except requests.exceptions.SSLError as exc:
-                raise TransportError(f"{what}: TLS failure with {url}: {one_line(exc)}") from exc
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                last = exc
-                continue
-            except requests.RequestException as exc:
-                raise TransportError(f"{what}: request to {url} failed: {one_line(exc)}") from exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:  # anything requests let by
-                last = exc
-                continue
-            status = reply.status_code
-            if 200 <= status < 300:
-                try:
-                    return decode(body)
-                except DecodeError as exc:
-                    last = exc
-                    continue
-            if status == 400:
-                raise BadRequestError(
-                    f"{what}: the service refused the request: {service_text(body)}",
-                    status=status, url=url, body=body,
-                )  # fmt: skip
-            last = ServiceError(
-                f"{what}: HTTP {status} from {url}: {quote_body(body)}",
-                status=status, url=url, body=body,
+        internal_errors = 0  # HTTP 500 replies so far
+        attempt = 0
+        while True:
+            tried = self._try(url, payload, decode, what)
+            if not isinstance(tried, _Failed):
+                return tried
+            outcome, error = tried.outcome, tried.error
+            internal_errors += outcome.internal_error
+            decision = decide(attempt, outcome, self._limits, internal_errors=internal_errors)
+            if isinstance(decision, GiveUp):
+                if decision.spent:
+                    raise final_error(what, url, error, attempt + 1) from error
+                raise error
+            attempt += 1
+            logger.info(
+                "%s: retry %d/%d in %.2f s after %s",
+                what, attempt, self.retries, decision.delay, one_line(error),
             )  # fmt: skip
-            if status != _TOO_MANY_REQUESTS and status < _RETRY_STATUS_MIN:
-                raise last
-            if status == _INTERNAL_ERROR:
-                internal += 1
-                if internal > min(self.retries, _INTERNAL_ERROR_RETRIES):
-                    raise final_error(what, url, last, attempt + 1) from last
-            asked = retry_after(reply.headers.get("Retry-After"), self.max_backoff)
-        raise final_error(what, url, last, self.retries + 1) from last
+            time.sleep(decision.delay)
 
-    def _delay(self, attempt: int, asked: float | None) -> float:
-        """Seconds to wait before retry ``attempt`` (0-based): the server's, or full jitter."""
-        return backoff_delay(attempt, asked, self.backoff, self.max_backoff)
+    def _try(
+        self, url: str, payload: dict[str, Any], decode: Callable[[bytes], T], what: str
+    ) -> T | _Failed:
+        """One try: the decoded reply, or how it failed and the error that tells it."""
+        try:
+            with self._in_flight:
+                reply = self._session.post(
+                    url, json=payload, headers=self._headers, timeout=self.timeout
+                )
+                body = reply.content  # read inside: a dropped or short body raises here
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            event = failure_event(exc)
+            return _Failed(Outcome(event), send_error(what, url, event, exc))
+        status = reply.status_code
+        if 200 <= status < 300:
+            try:
+                return decode(body)
+            except DecodeError as exc:
+                return _Failed(Outcome(Event.UNDECODABLE), exc)
+            except NotFoundError as exc:  # an empty body: no such alert
+                return _Failed(Outcome(Event.EMPTY), exc)
+        outcome = Outcome(Event.STATUS, status, reply.headers.get("Retry-After"))
+        return _Failed(outcome, status_error(what, url, status, body))
 
     # ------------------------------------------------------------------ sources
 

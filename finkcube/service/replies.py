@@ -1,21 +1,20 @@
 """What the client makes of a reply beyond :mod:`finkcube.service.decode`: pure, no socket.
 
 A PNG checked, a FITS file opened as an ``HDUList``, source records as an astropy
-``Table``; and, for retries and error messages, the ``Retry-After`` header, the text of a
-400 body, an exception on one line and the error a request ends with once out of tries.
+``Table``; and the errors a request ends with: of a send that raised, of an HTTP status (a
+400 quoting the service's own text), and of a request out of tries.
 """
 
 from __future__ import annotations
 
 import ast
 import io
-import time
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from finkcube.errors import (
+    BadRequestError,
     DecodeError,
     FinkcubeError,
     NotFoundError,
@@ -25,6 +24,7 @@ from finkcube.errors import (
 )
 from finkcube.names import SOURCE_ID, bare_column
 from finkcube.service.decode import decode_fits
+from finkcube.service.retry import Event
 
 if TYPE_CHECKING:
     from astropy.io.fits import HDUList
@@ -36,34 +36,19 @@ __all__ = [
     "one_line",
     "open_fits",
     "records_table",
-    "retry_after",
+    "send_error",
     "service_text",
+    "status_error",
 ]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_BAD_REQUEST = 400
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """``Type: message`` of an exception on one line, cut at ``limit`` characters."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds asked by a ``Retry-After`` header (seconds, float or HTTP-date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = moment.timestamp() - time.time()
-    if seconds != seconds:  # NaN
-        return None
-    return min(cap, max(0.0, seconds))
 
 
 def service_text(body: bytes) -> str:
@@ -78,6 +63,38 @@ def service_text(body: bytes) -> str:
             if isinstance(parsed.get(key), str):
                 return " ".join(parsed[key].split())
     return quote_body(body)
+
+
+def send_error(what: str, url: str, event: Event, exc: Exception) -> Exception:
+    """The error a send that raised ``exc`` ends with: ``exc`` itself unless it is final.
+
+    A TLS failure, or a request that cannot be made, is told as a
+    :class:`~finkcube.errors.TransportError` naming the request; a timeout or a dropped
+    connection stays as it is, to be asked again (and named by :func:`final_error`).
+    """
+    if event is Event.TLS:
+        error = TransportError(f"{what}: TLS failure with {url}: {one_line(exc)}")
+    elif event is Event.REQUEST:
+        error = TransportError(f"{what}: request to {url} failed: {one_line(exc)}")
+    else:
+        return exc
+    error.__cause__ = exc
+    return error
+
+
+def status_error(what: str, url: str, status: int, body: bytes) -> ServiceError:
+    """The error of an HTTP ``status`` reply: a 400 quotes the service's own text.
+
+    Examples
+    --------
+    >>> status_error("sources of diaObjectId 1", "http://x/api/v1/sources", 503, b"<h1>busy")
+    ServiceError("sources of diaObjectId 1: HTTP 503 from http://x/api/v1/sources: '<h1>busy'")
+    """
+    if status == _BAD_REQUEST:
+        text = f"{what}: the service refused the request: {service_text(body)}"
+        return BadRequestError(text, status=status, url=url, body=body)
+    text = f"{what}: HTTP {status} from {url}: {quote_body(body)}"
+    return ServiceError(text, status=status, url=url, body=body)
 
 
 def final_error(what: str, url: str, last: Exception | None, tries: int) -> FinkcubeError:
