@@ -37,7 +37,6 @@ from finkcube.store import (
     store_summary,
     write_cube,
 )
-from finkcube.store.location import Where
 from tests._cubes import synthetic_cube, synthetic_cutouts, synthetic_records
 
 BIG_ID = 2**62 + 7  # above 2**53: a float detour would change it
@@ -145,47 +144,6 @@ def test_consolidated_metadata_is_zarrs_own_format(tmp_path: Path) -> None:
         zarr.consolidate_metadata(str(copy))
     assert _read_json(store, "3", "zarr.json") == _read_json(str(copy), "3", "zarr.json")
     assert _read_json(store, "zarr.json") == _read_json(str(copy), "zarr.json")
-
-
-def _interrupted_write(store: str, object_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write a cube whose write stops half-way, as a killed build would leave it."""
-    real = Where.write_many
-
-    def half(self: Where, files: dict[str, bytes]) -> None:
-        if len(files) == 1:  # the group's zarr.json, written first
-            real(self, files)
-            return
-        real(self, {path: data for path, data in files.items() if "/cutout/" not in path})
-        raise OSError("connection lost")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Where, "write_many", half)
-        with pytest.raises(OSError, match="connection lost"):
-            write_cube(synthetic_cube((30, 31, 32, 33), object_id=object_id), store)
-
-
-def test_interrupted_write_never_reads_as_complete(
-    store: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write_cube(synthetic_cube(object_id=21), store)
-    _interrupted_write(store, 22, monkeypatch)
-    fs, root = _fs(store)
-    assert fs.exists(f"{root}/22/side/zarr.json")  # half of it is there
-    assert not is_complete(store, 22)
-    with pytest.raises(IncompleteCubeError, match=r"not completely written.*finkcube build"):
-        open_cube(store, 22)
-    assert list_objects(store) == [21]
-    assert list_objects(store, complete_only=False) == [21, 22]
-    assert list(open_store(store).children) == ["21"]
-    finalize_store(store)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert list(xr.open_datatree(store, engine="zarr").children) == ["21"]
-    summary = store_summary(store)
-    assert summary.incomplete == (22,)
-    assert [c.object_id for c in summary.cubes] == [21]
-    delete_cube(store, 22)
-    assert list_objects(store, complete_only=False) == [21]
 
 
 def test_a_failing_lazy_cube_leaves_the_old_one_in_place(store: str) -> None:

@@ -1,9 +1,9 @@
 """Zarr v3 storage of cubes: one group per object, visible as complete only once written.
 
 Layout: the root group carries ``finkcube_store`` (the layout version, 1); each object is a
-group named by its decimal diaObjectId, written by :func:`write_cube` as xarray writes it
-and then marked ``finkcube_complete = true`` in its own ``zarr.json``, the very last write.
-Each group also holds its consolidated metadata (one read opens it). The life of a store:
+group named by its decimal diaObjectId, written by :func:`write_cube` as xarray writes it,
+with ``finkcube_complete = true`` and its consolidated metadata in its own ``zarr.json``,
+the very last file of the cube to be written. The life of a store:
 
 1. :func:`init_store` creates the root, or reuses a finkcube store (resume);
 2. :func:`write_cube` / :func:`delete_cube`, from any number of threads or processes, for
@@ -14,39 +14,31 @@ Each group also holds its consolidated metadata (one read opens it). The life of
    ``xarray.open_zarr(store, group=ID)`` and ``xarray.open_datatree(store, engine="zarr")``
    open without a warning and never see an incomplete group.
 
-Chunking: ``cutout`` is chunked along ``time`` only, about 4 MiB of raw canvas per chunk
-(97 epochs of one plane on a 60 px canvas, 48 of two), so that a whole cube is a few
-objects in an object store and one epoch still reads quickly; ``psf`` alike. Sharding (one
-shard per variable, 8-epoch inner chunks) cut one-epoch reads from 7 to 3 ms but doubled
-whole-cube reads, so it is not used.
+Every public function takes a local path, an fsspec URL (with ``storage_options``) or a
+:class:`Store` located once by :func:`locate`, to pass down instead of a URL re-resolved at
+every call. A failure of the store or the file system is a
+:class:`~finkcube.errors.StoreError` (``finkcube`` exits 1); a path the user must change (not
+a finkcube store, a newer layout, a path that can never be a store) is a
+:class:`~finkcube.errors.StoreRefusedError` (exit 2).
 
-Compression: Blosc LZ4, level 5, no shuffle, chosen for reads. Float32 sky noise hardly
-compresses; what any codec removes is mostly the NaN padding, so speed matters more than
-ratio. Measured on the real sample object, a 1,200-epoch object, a 30-102 px object and 200
-objects of the benchmark store, LZ4-5 stores 4.1 / 5.1 / 19.0 / 5.1 kB per stamp where
-Blosc zstd-1 with shuffle stores 3.8 / 4.8 / 17.7 / 4.8 kB (+6-8 %; raw canvas 6.7 / 6.4 /
-41.6 / 6.4 kB), but encodes 8x faster (1.2 GB/s against 0.15) and decodes 10x faster
-(5-7.5 GB/s against 0.5-0.6): streaming a store went from 2 % to about 60 % of the rate of
-a plain ``.npy`` (``benchmarks/run.py``, B3c). Shuffle made both codecs larger here. The
-``time`` coordinate is one uncompressed chunk, which lets :func:`open_store` read every
-object's index with one plain read each; the other per-epoch coordinates are one chunk each.
+Reading: :func:`open_cube` and :func:`open_store` build cubes from each group's
+consolidated metadata and read the arrays on access. Plain
+``xarray.open_zarr(store, group=ID)`` on a finalised store parses the consolidated
+metadata of *every* object at the root, so prefer :func:`open_cube` for big stores, and
+:func:`iter_cutouts` to stream every pixel.
 
-Opening (local disk, 2 cores): :func:`open_cube` about 15 ms; :func:`open_store` of 500
-objects about 0.6 s. Plain ``xarray.open_zarr(store, group=ID)`` parses the root's
-consolidated metadata of *every* object (about 7 kB each): 1.3 s with 500 objects, so
-prefer :func:`open_cube` for big stores, and :func:`iter_cutouts` to stream every pixel.
-
-The code: this module writes (the chunking and codecs above, the complete mark, the root's
-consolidated metadata; :mod:`finkcube.store.groupfiles` encodes a cube's files, the documents
-and chunk bytes of xarray's ``to_zarr`` without its cost); :mod:`finkcube.store.read` lists
-and opens cubes (lazy nodes from :mod:`finkcube.store.nodes`, chunk files read by
-:mod:`finkcube.store.chunks`),
-:mod:`finkcube.store.stream` streams them, :mod:`finkcube.store.summary` summarises them,
-:mod:`finkcube.store.layout` reads what the root and groups say and :mod:`finkcube.store.location`
-holds the fsspec/Zarr plumbing. Everything public is importable from here.
+The code: :mod:`~finkcube.store.write` writes (the bytes produced by xarray and zarr in
+memory, :mod:`~finkcube.store.staging`, with the chunks and codecs of
+:mod:`~finkcube.store.encoding`); :mod:`~finkcube.store.read` lists and opens cubes (lazy
+nodes from :mod:`~finkcube.store.nodes`, chunk files read by :mod:`~finkcube.store.chunks`),
+:mod:`~finkcube.store.stream` streams them, :mod:`~finkcube.store.summary` summarises them,
+:mod:`~finkcube.store.layout` reads what the root and groups say,
+:mod:`~finkcube.store.location` holds the fsspec/Zarr plumbing and
+:mod:`~finkcube.store.failures` the errors. Everything public is importable from here.
 """
 
 from finkcube.store.layout import COMPLETE_ATTR, LAYOUT_VERSION, STORE_ATTR
+from finkcube.store.location import Store, locate
 from finkcube.store.read import is_complete, list_objects, open_cube, open_cubes, open_store
 from finkcube.store.stream import iter_cutouts
 from finkcube.store.summary import CubeSummary, StoreSummary, cube_summary, store_summary
@@ -57,6 +49,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "STORE_ATTR",
     "CubeSummary",
+    "Store",
     "StoreSummary",
     "check_store",
     "cube_summary",
@@ -66,6 +59,7 @@ __all__ = [
     "is_complete",
     "iter_cutouts",
     "list_objects",
+    "locate",
     "open_cube",
     "open_cubes",
     "open_store",

@@ -1,7 +1,7 @@
 """Reading a Zarr v3 array straight from its chunk files, for the simple layouts finkcube writes.
 
-zarr-python costs about 1-2 ms per array read (its event loop, codec pipeline and a
-metadata read at open), more than reading and decoding a whole 1 MB cube. For an array
+Each array read through zarr-python goes through its event loop and codec pipeline and a
+metadata read at open, which costs more than reading and decoding a small cube. For an array
 whose layout is the plain one :func:`finkcube.store.write_cube` writes (a regular chunk
 grid, the default ``c/i/j/...`` chunk keys, the little-endian ``bytes`` codec and at most
 one Blosc or Zstd compressor), :class:`ChunkReader` reads the chunk files itself (one
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from finkcube.store.location import Where
+from finkcube.store.location import Store
 
 __all__ = ["ChunkReader", "simple_layout"]
 
@@ -104,7 +104,7 @@ def _ranges(key: tuple[Any, ...], shape: tuple[int, ...]) -> list[range]:
 class ChunkReader:
     """Read regions of one simple-layout array (see :func:`simple_layout`) from its files."""
 
-    def __init__(self, where: Where, path: str, layout: Layout) -> None:
+    def __init__(self, where: Store, path: str, layout: Layout) -> None:
         self.where, self.path, self.layout = where, path, layout
 
     def _chunk_path(self, index: tuple[int, ...]) -> str:

@@ -3,7 +3,8 @@
 The root group carries :data:`STORE_ATTR` (the layout version); each object is a group
 named by its decimal diaObjectId, marked :data:`COMPLETE_ATTR` once written and holding
 its own consolidated metadata. These functions read that metadata and say what it means
-(a finkcube store or not, a cube complete or not); :mod:`finkcube.store.write` writes it.
+(a finkcube store or not, a cube complete or not); :mod:`finkcube.store.write` writes it,
+through xarray and zarr-python.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 
 from finkcube.errors import IncompleteCubeError, NotFoundError, StoreRefusedError
 from finkcube.ids import parse_id
-from finkcube.store.location import META, Where
+from finkcube.store.location import META, Store
 
 __all__ = [
     "COMPLETE_ATTR",
@@ -24,7 +25,6 @@ __all__ = [
     "STORE_ATTR",
     "checked_group",
     "complete_meta",
-    "consolidated",
     "group_name",
     "loads_or_none",
     "marked_complete",
@@ -47,11 +47,12 @@ def group_name(object_id: object) -> str:
     return str(parse_id(object_id))
 
 
-def store_meta(where: Where) -> dict[str, Any] | None:
+def store_meta(where: Store) -> dict[str, Any] | None:
     """The root's metadata if it is a finkcube store, else None; newer layouts refused."""
     meta = where.read_json(META)
-    version = (meta or {}).get("attributes", {}).get(STORE_ATTR)
-    if meta is None or not isinstance(version, int):
+    attrs = meta.get("attributes") if isinstance(meta, dict) else None
+    version = attrs.get(STORE_ATTR) if isinstance(attrs, dict) else None
+    if meta is None or not isinstance(version, int) or isinstance(version, bool):
         return None
     if version > LAYOUT_VERSION:
         raise StoreRefusedError(
@@ -61,8 +62,8 @@ def store_meta(where: Where) -> dict[str, Any] | None:
     return meta
 
 
-def root_meta(where: Where) -> dict[str, Any]:
-    """The root's metadata, or StoreError when the store is not a finkcube store."""
+def root_meta(where: Store) -> dict[str, Any]:
+    """The root's metadata, or StoreRefusedError when the store is not a finkcube store."""
     meta = store_meta(where)
     if meta is None:
         raise StoreRefusedError(
@@ -76,12 +77,7 @@ def marked_complete(meta: Mapping[str, Any] | None) -> bool:
     return bool(meta) and meta.get("attributes", {}).get(COMPLETE_ATTR) is True  # type: ignore[union-attr]
 
 
-def consolidated(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """zarr-python's inline consolidated metadata block (written by hand: see write_cube)."""
-    return {"kind": "inline", "must_understand": False, "metadata": dict(metadata)}
-
-
-def object_groups(where: Where) -> dict[str, dict[str, Any] | None]:
+def object_groups(where: Store) -> dict[str, dict[str, Any] | None]:
     """Each object group's metadata (None where it has no ``zarr.json`` yet)."""
     names = where.children()
     found = where.read_many(f"{name}/{META}" for name in names)
@@ -97,14 +93,16 @@ def loads_or_none(raw: bytes | None) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def checked_group(where: Where, object_id: object) -> tuple[str, dict[str, Any]]:
+def checked_group(where: Store, object_id: object) -> tuple[str, dict[str, Any]]:
     """The group of a complete cube and its metadata, or the error that says why not."""
     group = group_name(object_id)
     return group, complete_meta(where, group, where.read_json(group, META))
 
 
-def complete_meta(where: Where, group: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+def complete_meta(where: Store, group: str, meta: dict[str, Any] | None) -> dict[str, Any]:
     """A group's metadata if it is a complete cube, else the error that says why not."""
+    if meta is None and where.fs.exists(where.path(group)):
+        meta = {}  # files but no group document: a write cut short before its last file
     if meta is None:
         root_meta(where)
         raise NotFoundError(

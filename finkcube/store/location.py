@@ -1,9 +1,13 @@
-"""fsspec and Zarr plumbing of a store: where it is, whole-file JSON writes, batched I/O.
+"""Where a store is: :class:`Store`, its fsspec filesystem, its Zarr store, batched file I/O.
 
-:class:`Where` ties a store's URL to its fsspec filesystem, root path and options, and
-hands out the Zarr store that reads or writes it (zarr's ``LocalStore`` on disk, its
-``FsspecStore`` elsewhere). Nothing here knows what a finkcube store holds: that is
-:mod:`finkcube.store.layout`'s job.
+Locate a store once with :func:`locate` and pass the :class:`Store` down: every public store
+function takes one as well as a path or URL, so a build does not resolve the URL (and, for
+an object store, set up its filesystem) again at every call. Nothing here knows what a
+finkcube store holds: that is :mod:`finkcube.store.layout`'s job.
+
+The batched writes (:meth:`Store.upload`, :meth:`Store.replace`) put bytes zarr-python
+produced, staged in one of its ``MemoryStore``: on an object store one concurrent batch
+instead of zarr's sequential round trips, on disk one plain write per file.
 """
 
 from __future__ import annotations
@@ -12,23 +16,41 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
-import xarray as xr
 
 from finkcube.errors import InputError, StoreError
-from finkcube.store.groupfiles import group_files, zarr_encoding
 
-__all__ = ["META", "Where", "locate", "upload"]
+__all__ = ["META", "Store", "StoreLike", "locate"]
 
 #: The metadata file of every Zarr v3 node.
 META = "zarr.json"
 
 
 @dataclass(frozen=True, slots=True)
-class Where:
-    """A store: its URL as given, its fsspec filesystem and root path, its options."""
+class Store:
+    """A located store: its URL as given, its fsspec filesystem and root path, its options.
+
+    Get one from :func:`locate`; pass it wherever a store path or URL is accepted.
+
+    Attributes
+    ----------
+    url : str
+        The store as the user gave it (used in messages).
+    fs : fsspec.AbstractFileSystem
+        Its filesystem.
+    root : str
+        Its root path on ``fs``.
+    options : mapping
+        The fsspec storage options it was located with.
+
+    Examples
+    --------
+    >>> store = locate("memory://doc-located.zarr")
+    >>> store.root, locate(store) is store
+    ('/doc-located.zarr', True)
+    """
 
     url: str
     fs: Any
@@ -36,61 +58,43 @@ class Where:
     options: Mapping[str, Any]
 
     def path(self, *parts: str) -> str:
+        """The full path on :attr:`fs` of a key under the root."""
         return "/".join((self.root, *parts))
+
+    @property
+    def local(self) -> bool:
+        """Whether the store is on local disk (read and written with plain file calls)."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self.fs, LocalFileSystem)
 
     @property
     def remote(self) -> bool:
         """Whether each file access is a round trip (an object store, not disk or memory)."""
-        from fsspec.implementations.local import LocalFileSystem
         from fsspec.implementations.memory import MemoryFileSystem
 
-        return not isinstance(self.fs, LocalFileSystem | MemoryFileSystem)
+        return not self.local and not isinstance(self.fs, MemoryFileSystem)
 
     def zarr(self, *, read_only: bool) -> Any:
-        from fsspec.implementations.local import LocalFileSystem
+        """zarr-python's store of the root: its ``LocalStore`` on disk, ``FsspecStore`` else."""
         from zarr.storage import FsspecStore, LocalStore
 
-        if isinstance(self.fs, LocalFileSystem):
+        if self.local:
             return LocalStore(self.root, read_only=read_only)
         return FsspecStore.from_url(
             self.url, storage_options=dict(self.options) or None, read_only=read_only
         )
 
     def read_json(self, *parts: str) -> dict[str, Any] | None:
+        """A JSON document under the root, or None when there is none."""
         try:
-            return orjson.loads(self.fs.cat_file(self.path(*parts)))
+            raw = self.fs.cat_file(self.path(*parts))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+        try:
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise StoreError(f"{self.url}: {'/'.join(parts)} is not JSON ({exc})") from exc
-
-    def write_json(self, data: Mapping[str, Any], *parts: str) -> None:
-        """Write a small JSON file whole: a kill never leaves it half written.
-
-        A local file is written aside and renamed over the old one (object stores put
-        whole objects anyway).
-        """
-        from fsspec.implementations.local import LocalFileSystem
-
-        path, raw = self.path(*parts), orjson.dumps(data)
-        if not isinstance(self.fs, LocalFileSystem):
-            self.fs.pipe_file(path, raw)
-            return
-        partial = f"{path}.{uuid.uuid4().hex}.partial"
-        try:
-            with open(partial, "wb") as file:
-                file.write(raw)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-
-    @property
-    def local(self) -> bool:
-        """Whether the store is on local disk (read with plain file reads, not fsspec)."""
-        from fsspec.implementations.local import LocalFileSystem
-
-        return isinstance(self.fs, LocalFileSystem)
 
     def read_many(self, parts: Iterable[str]) -> dict[str, bytes]:
         """Read many files at once (concurrently on object stores); missing ones left out.
@@ -113,16 +117,17 @@ class Where:
         found = self.fs.cat(list(wanted), on_error="omit")
         return {wanted[k]: v for k, v in found.items() if k in wanted}
 
-    def write_many(self, files: Mapping[str, bytes]) -> None:
-        """Write many files, keyed by full path (concurrently on object stores).
+    def upload(self, files: Mapping[str, bytes]) -> None:
+        """Put many files, keyed from the root, in one batch (concurrent on object stores).
 
-        On local disk their folders are made as needed.
+        On local disk each is one plain write, its folders made as needed.
         """
         if not self.local:
-            self.fs.pipe(dict(files))
+            self.fs.pipe({self.path(k): v for k, v in files.items()})
             return
         made: set[str] = set()
-        for path, data in files.items():
+        for key, data in files.items():
+            path = self.path(key)
             folder = os.path.dirname(path)
             if folder not in made:
                 os.makedirs(folder, exist_ok=True)
@@ -130,64 +135,82 @@ class Where:
             with open(path, "wb") as file:
                 file.write(data)
 
+    def replace(self, key: str, data: bytes) -> None:
+        """Put one file whole, replacing the old one: a kill never leaves it half written.
+
+        A local file is written aside and renamed over the old one (object stores put whole
+        objects anyway).
+        """
+        path = self.path(key)
+        if not self.local:
+            self.fs.pipe_file(path, data)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            with open(partial, "wb") as file:
+                file.write(data)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+
+    def remove(self, key: str) -> None:
+        """Delete a folder under the root and all it holds; nothing happens if there is none."""
+        path = self.path(key)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+        self.fs.invalidate_cache(path)
+
     def children(self) -> list[str]:
-        """The names of the root's entries that are object ids."""
+        """The names of the root's entries that are object ids, ascending."""
         self.fs.invalidate_cache(self.root)
         try:
             entries = self.fs.ls(self.root, detail=False)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         names = (str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
         return sorted((n for n in names if n.isdigit() and n == str(int(n))), key=int)
 
 
-def locate(store: str | os.PathLike[str], storage_options: Mapping[str, Any] | None) -> Where:
-    """The :class:`Where` of a local path or fsspec URL; InputError for anything else."""
+#: What the public store functions accept as a store.
+StoreLike: TypeAlias = "str | os.PathLike[str] | Store"
+
+
+def locate(store: StoreLike, storage_options: Mapping[str, Any] | None = None) -> Store:
+    """The :class:`Store` of a local path or fsspec URL (a :class:`Store` is returned as is).
+
+    Parameters
+    ----------
+    store : str, path or Store
+        A local path, an fsspec URL (``s3://bucket/cubes.zarr``, ``memory://cubes``), or a
+        store already located.
+    storage_options : mapping, optional
+        Passed to fsspec for URLs. A located store keeps its own: passing others with it
+        is refused.
+
+    Raises
+    ------
+    InputError
+        For anything that is not a path or a URL fsspec knows, or options that contradict
+        those of a located store.
+    """
+    if isinstance(store, Store):
+        if storage_options and dict(storage_options) != dict(store.options):
+            raise InputError(
+                f"{store.url} was located with other storage options: pass them to locate()"
+            )
+        return store
     import fsspec
 
-    url = os.fspath(store)
+    try:
+        url = os.fspath(store)
+    except TypeError:
+        url = None
     if not isinstance(url, str) or not url.strip():
         raise InputError(f"invalid store {store!r}: expected a path or an fsspec URL")
-    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    return Where(url, fs, str(root).rstrip("/"), dict(storage_options or {}))
-
-
-def upload(where: Where, group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
-    """Write a group: encoded in memory, then its files put all at once.
-
-    Writing through zarr's FsspecStore costs several sequential round trips per array
-    (existence checks, listings, metadata, chunks): 2.2 s per 14-array cube on moto's S3
-    server on loopback, against 0.5 s for the whole of :func:`finkcube.store.write_cube`
-    this way. On local disk, zarr's LocalStore spends its time in some 45 event-loop round
-    trips: a 400-epoch cube took 75-120 ms. The files are encoded by
-    :func:`~finkcube._groupfiles.group_files` (3-11 ms for 4 to 700 epochs), or by xarray
-    into a ``MemoryStore`` (50-70 ms) for a cube outside its plain layout. The group's
-    ``zarr.json`` goes first, without the complete mark, which ``write_cube`` adds once
-    all is written.
-    """
-    encoded = group_files(ds, encoding)
-    if encoded is None:
-        encoded = _staged(group, ds, encoding)
-    head = f"{group}/{META}"
-    files = {where.path(f"{group}/{k}"): v for k, v in encoded.items()}
-    # The group's zarr.json first, as zarr writes it: a group cut short reads as incomplete.
-    where.write_many({where.path(head): files.pop(where.path(head))})
-    where.write_many(files)
-    where.fs.invalidate_cache(where.path(group))
-
-
-def _staged(group: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> dict[str, bytes]:
-    """The files of ``ds`` as xarray and zarr write them, keyed from the group."""
-    from zarr.storage import MemoryStore
-
-    staged: dict[str, Any] = {}
-    ds.to_zarr(
-        MemoryStore(staged),
-        group=group,
-        mode="w",
-        zarr_format=3,
-        consolidated=False,
-        encoding=zarr_encoding(encoding),
-    )
-    prefix = group + "/"
-    return {k[len(prefix) :]: v.to_bytes() for k, v in staged.items() if k.startswith(prefix)}
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except (ValueError, ImportError) as exc:  # an unknown protocol, a missing fsspec plugin
+        raise InputError(f"invalid store {url!r}: {exc}") from exc
+    return Store(url, fs, str(root).rstrip("/"), dict(storage_options or {}))

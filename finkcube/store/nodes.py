@@ -1,21 +1,19 @@
 """Lazy cube nodes built from a group's consolidated metadata alone, for :func:`open_store`.
 
-Opening 500 cubes with xarray's zarr backend costs seconds: each open reads and parses
+Opening hundreds of cubes with xarray's zarr backend is slow: each open reads and parses
 metadata and builds default indexes. A finkcube group's ``zarr.json`` already holds every
 array's metadata (its consolidated metadata), and its ``time`` index is one uncompressed
 chunk, so :func:`fast_cube` builds the ``xarray.Dataset`` from those alone, with ready-made
 indexes, each variable a :class:`LazyArray` read on first access. Whatever it is unsure of
 (coded attributes, CF time units, an unknown data type) it declines, and the caller opens
-that group with xarray.
+that group with xarray. (This reader is kept apart here, in the store's own package, so
+that it can give way to zarr-python's once that opens many groups as quickly.)
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import functools
-import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,10 +21,11 @@ import xarray as xr
 
 from finkcube.names import KINDS, PLANES
 from finkcube.store.chunks import ChunkReader, simple_layout
-from finkcube.store.layout import COMPLETE_ATTR, CONSOLIDATED, consolidated, object_groups
-from finkcube.store.location import Where
+from finkcube.store.failures import failures
+from finkcube.store.layout import COMPLETE_ATTR, CONSOLIDATED, object_groups
+from finkcube.store.location import Store
 
-__all__ = ["LazyArray", "fast_cube", "gc_paused", "groups_metadata", "raw_time"]
+__all__ = ["LazyArray", "fast_cube", "groups_metadata", "raw_time"]
 
 #: The codecs of the ``time`` array as write_cube stores it: one uncompressed chunk.
 _RAW_TIME_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}]
@@ -51,7 +50,7 @@ class LazyArray(xr.backends.BackendArray):
     come back as Python ``str`` objects, as in :func:`open_cube`.
     """
 
-    def __init__(self, where: Where, path: str, meta: Mapping[str, Any]) -> None:
+    def __init__(self, where: Store, path: str, meta: Mapping[str, Any]) -> None:
         self.where, self.path, self.meta = where, path, meta
         self.shape = tuple(int(n) for n in meta["shape"])
         self.dtype = _dtype(meta.get("data_type"))
@@ -72,6 +71,10 @@ class LazyArray(xr.backends.BackendArray):
         )
 
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        with failures(self.where.url, f"reading {self.path}"):
+            return self._read_unchecked(key)
+
+    def _read_unchecked(self, key: tuple[Any, ...]) -> np.ndarray:
         if self._reader is None and self._array is None:
             layout = simple_layout(self.meta)
             if layout is not None:
@@ -100,7 +103,6 @@ def _nan_fill(value: Any, dtype: np.dtype[Any]) -> bool:
     return dtype.kind == "f" and isinstance(value, str) and _nan_base64(value)
 
 
-@functools.lru_cache(maxsize=64)
 def _nan_base64(value: str) -> bool:
     try:
         raw = base64.b64decode(value)
@@ -122,12 +124,8 @@ def raw_time(meta: Mapping[str, Any]) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=16)
 def _label_index(dim: str, labels: tuple[str, ...]) -> tuple[xr.Variable, Any]:
-    """A string dimension coordinate (Python ``str`` objects) and its index, built once.
-
-    Shared by every cube that has these labels, as copies of one dataset share theirs.
-    """
+    """A string dimension coordinate (Python ``str`` objects) and its index."""
     import pandas as pd
 
     values = np.array(labels, dtype=object)
@@ -135,7 +133,7 @@ def _label_index(dim: str, labels: tuple[str, ...]) -> tuple[xr.Variable, Any]:
 
 
 def fast_cube(
-    where: Where, group: str, meta: Mapping[str, Any], time: bytes | None
+    where: Store, group: str, meta: Mapping[str, Any], time: bytes | None
 ) -> xr.Dataset | None:
     """Build a lazy cube from its group's consolidated metadata alone, or None if unsure.
 
@@ -193,7 +191,7 @@ def fast_cube(
     return xr.Dataset(data_vars, xr.Coordinates(coords, indexes), attrs)
 
 
-def groups_metadata(where: Where, root: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
+def groups_metadata(where: Store, root: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
     """Each object group's metadata, from the root's consolidated metadata when finalised.
 
     A finalised root lists the complete groups only, and no write leaves it stale (every
@@ -212,22 +210,6 @@ def groups_metadata(where: Where, root: Mapping[str, Any]) -> dict[str, dict[str
             members.setdefault(group, {})[name] = node
     for group, node in groups.items():
         if node is not None:
-            groups[group] = {**node, CONSOLIDATED: consolidated(members.get(group, {}))}
+            block = {"kind": "inline", "must_understand": False, "metadata": members.get(group, {})}
+            groups[group] = {**node, CONSOLIDATED: block}
     return groups
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a big tree of small objects is built.
-
-    Building a store's tree allocates some 100,000 small objects, none of them garbage; the
-    collections this sets off scan everything the process holds, a third of the time of
-    ``open_store`` with 500 objects. Reference counting still frees as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

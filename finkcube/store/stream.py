@@ -6,15 +6,14 @@ cube first, then reads each object's array straight from its chunk files
 (:mod:`finkcube.store.chunks`; zarr for any other layout) on a few threads, ahead of the
 consumer. File reads and Blosc decompression release the GIL, so the threads overlap with
 each other and with the consumer. Objects go to the threads in batches of about
-:data:`BATCH_BYTES`: handing over each small cube on its own cost more than reading it
-(measured: one thread-to-consumer hand-off per 0.6 MB cube ran slower than no thread at
-all). Memory holds at most ``2 x threads + 1`` batches.
+:data:`BATCH_BYTES`: handing over each small cube on its own costs more than reading it
+(one hand-off per small cube ran slower than no thread at all). Memory holds at most
+``2 x threads + 1`` batches; a consumer that stops early cancels what is still queued.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,37 +25,40 @@ from finkcube.errors import IncompleteCubeError, InputError, NotFoundError
 from finkcube.ids import parse_ids
 from finkcube.names import CUTOUT_VAR
 from finkcube.store.chunks import ChunkReader, simple_layout
+from finkcube.store.failures import failures
 from finkcube.store.layout import CONSOLIDATED, marked_complete, root_meta
-from finkcube.store.location import Where, locate
-from finkcube.store.nodes import gc_paused, groups_metadata
+from finkcube.store.location import Store, StoreLike, locate
+from finkcube.store.nodes import groups_metadata
 
 __all__ = ["BATCH_BYTES", "iter_cutouts"]
 
 #: About how many bytes of arrays one reading thread decodes per hand-off to the consumer
-#: (2, 4 and 8 MiB measured: 2 MiB streamed fastest).
+#: (the fastest of the sizes ``benchmarks/run.py`` tried).
 BATCH_BYTES = 2 << 20
 
 Plan = list[tuple[int, int, Callable[[], np.ndarray]]]
 
 
-def _whole_reader(where: Where, path: str, meta: Mapping[str, Any]) -> Callable[[], np.ndarray]:
+def _whole_reader(where: Store, path: str, meta: Mapping[str, Any]) -> Callable[[], np.ndarray]:
     """A function reading one array whole: from its chunk files when its layout is simple,
-    else with zarr."""
+    else with zarr; a failure is a StoreError naming the array."""
     layout = simple_layout(meta)
-    if layout is not None:
-        return ChunkReader(where, path, layout).read_all
 
-    def with_zarr() -> np.ndarray:
-        import zarr
+    def read() -> np.ndarray:
+        with failures(where.url, f"reading {path}"):
+            if layout is not None:
+                return ChunkReader(where, path, layout).read_all()
+            import zarr
 
-        return np.asarray(zarr.open_array(where.zarr(read_only=True), path=path, mode="r")[...])
+            array = zarr.open_array(where.zarr(read_only=True), path=path, mode="r")
+            return np.asarray(array[...])
 
-    return with_zarr
+    return read
 
 
-def _plan(where: Where, object_ids: Iterable[int | str] | None, variable: str) -> Plan:
+def _plan(where: Store, object_ids: Iterable[int | str] | None, variable: str) -> Plan:
     """Each object's id, array size (bytes) and reader of ``variable``, checked first."""
-    with gc_paused():
+    with failures(where.url, "listing the cubes"):
         groups = groups_metadata(where, root_meta(where))
     if object_ids is None:
         ids = sorted(int(g) for g, meta in groups.items() if marked_complete(meta))
@@ -65,12 +67,12 @@ def _plan(where: Where, object_ids: Iterable[int | str] | None, variable: str) -
     plan = []
     for oid in ids:
         meta = groups.get(str(oid))
-        if meta is None:
+        if meta is None and str(oid) not in groups:
             raise NotFoundError(
                 f"no cube of diaObjectId {oid} in {where.url}; "
                 f"see what is there with `finkcube info {where.url}`"
             )
-        if not marked_complete(meta):
+        if meta is None or not marked_complete(meta):
             raise IncompleteCubeError(
                 f"the cube of diaObjectId {oid} in {where.url} was not completely written "
                 "(interrupted build?); run `finkcube build` again to redo it"
@@ -87,7 +89,7 @@ def _plan(where: Where, object_ids: Iterable[int | str] | None, variable: str) -
 
 
 def iter_cutouts(
-    store: str | os.PathLike[str],
+    store: StoreLike,
     object_ids: Iterable[int | str] | None = None,
     *,
     variable: str = CUTOUT_VAR,
@@ -103,8 +105,8 @@ def iter_cutouts(
 
     Parameters
     ----------
-    store : str or path
-        A finkcube store (local path or fsspec URL).
+    store : str, path or Store
+        A finkcube store (local path, fsspec URL or located store).
     object_ids : iterable of int or str, optional
         The objects, in the order wanted (default: every complete cube, ascending id).
     variable : str

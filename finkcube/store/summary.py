@@ -1,13 +1,13 @@
 """Summaries of a store and of a cube, as ``finkcube info`` prints them.
 
 Read from the groups' metadata, each cube's ``time`` index and the sizes of the files;
-:func:`cube_summary` also reads the cube's ``band`` coordinate. Re-exported by
-:mod:`finkcube.store.write`.
+:func:`cube_summary` also reads the cube's ``band`` coordinate. A group the fast path does
+not understand (no consolidated metadata, a compressed ``time`` array, as plain xarray
+writes it) is read with zarr-python instead.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from finkcube.names import BAND, CUTOUT_VAR, MISSING_ATTR, PLANES
+from finkcube.store.failures import failures
 from finkcube.store.layout import (
     CONSOLIDATED,
     STORE_ATTR,
@@ -24,7 +25,8 @@ from finkcube.store.layout import (
     object_groups,
     root_meta,
 )
-from finkcube.store.location import Where, locate
+from finkcube.store.location import Store, StoreLike, locate
+from finkcube.store.nodes import raw_time
 from finkcube.store.read import open_group
 
 __all__ = ["CubeSummary", "StoreSummary", "cube_summary", "store_summary"]
@@ -106,7 +108,7 @@ class StoreSummary:
         return sum(cube.epochs for cube in self.cubes)
 
 
-def _sizes(where: Where) -> dict[str, int]:
+def _sizes(where: Store) -> dict[str, int]:
     """Bytes on disk per top-level entry of the store ("" for the root's own files)."""
     sizes: dict[str, int] = {}
     prefix = where.root + "/"
@@ -117,15 +119,42 @@ def _sizes(where: Where) -> dict[str, int]:
     return sizes
 
 
-def _summary(group: str, meta: Mapping[str, Any], time: bytes | None, nbytes: int) -> CubeSummary:
+def _fast_times(meta: Mapping[str, Any]) -> bool:
+    """Whether the group's ``time`` array is one raw chunk, read here with a plain read."""
+    time = meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time")
+    return isinstance(time, dict) and raw_time(time)
+
+
+def _facts(
+    where: Store, group: str, meta: Mapping[str, Any], time: bytes | None
+) -> tuple[list[int], np.ndarray | None]:
+    """The shape of the group's ``cutout`` and its times: from the metadata and the raw
+    ``time`` chunk when it has both, else read with zarr-python."""
     members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    shape = members.get(CUTOUT_VAR, {}).get("shape")
+    if shape is not None and _fast_times(meta):
+        n = int(members["time"]["shape"][0])
+        return list(shape), (np.frombuffer(time, "<f8")[:n] if time else np.empty(0))
+    import zarr
+
+    zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
+    members = dict(zgroup.arrays())
+    cutout, times = members.get(CUTOUT_VAR), members.get("time")
+    return (
+        list(cutout.shape) if cutout is not None else [0, 0, 0, 0, 0],
+        np.asarray(times[...], dtype=np.float64) if times is not None else None,
+    )
+
+
+def _summary(
+    group: str, meta: Mapping[str, Any], facts: tuple[list[int], np.ndarray | None], nbytes: int
+) -> CubeSummary:
     attrs = meta.get("attributes", {})
-    cutout = members.get(CUTOUT_VAR, {}).get("shape", [0, 0, 0, 0, 0])
-    times = np.frombuffer(time, "<f8") if time else None
+    cutout, times = facts
     n_planes = cutout[-1] if len(cutout) == 5 else 0
     return CubeSummary(
         object_id=int(group),
-        epochs=int(cutout[0]),
+        epochs=int(cutout[0]) if cutout else 0,
         canvas=int(cutout[-2]) if len(cutout) == 5 else 0,
         planes=tuple(PLANES[:n_planes]),
         first_mjd=float(times.min()) if times is not None and times.size else None,
@@ -137,9 +166,16 @@ def _summary(group: str, meta: Mapping[str, Any], time: bytes | None, nbytes: in
 
 
 def store_summary(
-    store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+    store: StoreLike, *, storage_options: Mapping[str, Any] | None = None
 ) -> StoreSummary:
     """Summarise a store from its metadata (and each cube's time index).
+
+    Raises
+    ------
+    StoreRefusedError
+        When ``store`` is not a finkcube store.
+    StoreError
+        When the store cannot be read.
 
     Examples
     --------
@@ -149,25 +185,28 @@ def store_summary(
     0
     """
     where = locate(store, storage_options)
-    root = root_meta(where)
-    groups = object_groups(where)
-    complete = {g: m for g, m in groups.items() if m is not None and marked_complete(m)}
-    times = where.read_many(f"{g}/time/c/0" for g in complete)
-    sizes = _sizes(where)
+    with failures(where.url, "summarising the store"):
+        root = root_meta(where)
+        groups = object_groups(where)
+        complete = {g: m for g, m in groups.items() if m is not None and marked_complete(m)}
+        times = where.read_many(f"{g}/time/c/0" for g, m in complete.items() if _fast_times(m))
+        sizes = _sizes(where)
+        cubes = tuple(
+            _summary(g, m, _facts(where, g, m, times.get(f"{g}/time/c/0")), sizes.get(g, 0))
+            for g, m in complete.items()
+        )
     return StoreSummary(
         store=where.url,
         layout=int(root["attributes"][STORE_ATTR]),
         finalized=CONSOLIDATED in root,
-        cubes=tuple(
-            _summary(g, m, times.get(f"{g}/time/c/0"), sizes.get(g, 0)) for g, m in complete.items()
-        ),
+        cubes=cubes,
         incomplete=tuple(int(g) for g in groups if g not in complete),
         nbytes=sum(sizes.values()),
     )
 
 
 def cube_summary(
-    store: str | os.PathLike[str],
+    store: StoreLike,
     object_id: int | str,
     *,
     storage_options: Mapping[str, Any] | None = None,
@@ -180,10 +219,13 @@ def cube_summary(
         As :func:`finkcube.store.open_cube`.
     """
     where = locate(store, storage_options)
-    group, meta = checked_group(where, object_id)
-    ds = open_group(where, group, None)
-    bands = Counter(str(band) for band in ds[BAND].values)
-    found = where.fs.find(where.path(group), detail=True)
-    nbytes = sum(int(info.get("size") or 0) for info in found.values())
-    summary = _summary(group, meta, ds["time"].values.astype("<f8").tobytes(), nbytes)
+    with failures(where.url, f"summarising cube {object_id}"):
+        group, meta = checked_group(where, object_id)
+        ds = open_group(where, group, None)
+        bands = Counter(str(band) for band in ds[BAND].values) if BAND in ds else Counter()
+        found = where.fs.find(where.path(group), detail=True)
+        nbytes = sum(int(info.get("size") or 0) for info in found.values())
+        shape = list(ds[CUTOUT_VAR].shape) if CUTOUT_VAR in ds else [0, 0, 0, 0, 0]
+        times = np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds else None
+        summary = _summary(group, meta, (shape, times), nbytes)
     return replace(summary, bands=dict(sorted(bands.items())))

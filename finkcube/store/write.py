@@ -1,59 +1,87 @@
-"""Writing a store: create it, write and delete cubes, consolidate its metadata at the end."""
+"""Writing a store: create it, write and delete cubes, consolidate its metadata at the end.
+
+Every document and chunk is produced by xarray and zarr-python
+(:mod:`finkcube.store.staging`) and uploaded here in the order that keeps a store readable
+at every instant: a cube's group ``zarr.json``, which carries the complete mark and the
+group's consolidated metadata, goes last; the root's documents are replaced whole.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import orjson
+import numpy as np  # noqa: F401  (the examples use it)
 import xarray as xr
 
 from finkcube.errors import StoreError, StoreRefusedError
-from finkcube.names import (
-    CUTOUT_VAR,
-    KINDS,  # noqa: F401  (the examples use it)
-    OBJECT_ID,
-    PSF_VAR,
-)
-from finkcube.store.groupfiles import Blosc, check_attrs
+from finkcube.names import KINDS, OBJECT_ID  # noqa: F401  (KINDS: the examples use it)
+from finkcube.store.encoding import check_attrs
+from finkcube.store.failures import failures
 from finkcube.store.layout import (
     COMPLETE_ATTR,
     CONSOLIDATED,
     LAYOUT_VERSION,
     STORE_ATTR,
-    consolidated,
     group_name,
+    loads_or_none,
     marked_complete,
-    object_groups,
     root_meta,
     store_meta,
 )
-from finkcube.store.location import META, Where, locate, upload
+from finkcube.store.location import META, Store, StoreLike, locate
+from finkcube.store.staging import cube_files, hierarchy_root, root_document
 
 __all__ = ["check_store", "delete_cube", "finalize_store", "init_store", "write_cube"]
 
 logger = logging.getLogger(__name__)
 
-#: Raw bytes of canvas per chunk of ``cutout`` and ``psf``.
-CHUNK_BYTES = 4 * 2**20
 
-
-def _unfinalize(where: Where, meta: dict[str, Any]) -> None:
+def _unfinalize(where: Store, meta: dict[str, Any]) -> None:
     """Drop the root's consolidated metadata before a change makes it stale (idempotent)."""
     if CONSOLIDATED in meta:
         logger.info("%s: dropping the root's consolidated metadata until finalize", where.url)
-        meta = {k: v for k, v in meta.items() if k != CONSOLIDATED}
-        where.write_json(meta, META)
+        where.replace(META, root_document(meta.get("attributes", {})))
 
 
-def _target(where: Where, overwrite: bool) -> tuple[dict[str, Any] | None, bool]:
+def _refuse_unusable(where: Store) -> None:
+    """StoreRefusedError for a local path that can never become a store, whatever the options.
+
+    A path under a regular file (``notes.txt/cubes.zarr``) or under a symbolic link to
+    nothing, or whose folder cannot be written: caught before a build queries the service.
+    """
+    if not where.local:
+        return
+    path = os.path.abspath(where.root)
+    if os.path.lexists(path):
+        if not os.path.exists(path):
+            raise StoreRefusedError(f"{where.url} is a symbolic link to nothing: fix or remove it")
+        return
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.exists(parent):
+        raise StoreRefusedError(
+            f"{where.url} cannot be created: {parent} is a symbolic link to nothing"
+        )
+    if not os.path.isdir(parent):
+        raise StoreRefusedError(f"{where.url} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreRefusedError(
+            f"{where.url} cannot be created: {parent} is not writable "
+            f"({os.strerror(errno.EACCES).lower()})"
+        )
+
+
+def _target(where: Store, overwrite: bool) -> tuple[dict[str, Any] | None, bool]:
     """The root's metadata if a finkcube store is there, and whether anything is there.
 
-    Raises StoreError for something other than a finkcube store unless ``overwrite``.
+    Raises StoreRefusedError for something other than a finkcube store unless ``overwrite``.
     """
+    _refuse_unusable(where)
     meta = store_meta(where)
     occupied = meta is not None or (
         where.fs.exists(where.root)
@@ -68,7 +96,7 @@ def _target(where: Where, overwrite: bool) -> tuple[dict[str, Any] | None, bool]
 
 
 def check_store(
-    store: str | os.PathLike[str],
+    store: StoreLike,
     *,
     storage_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
@@ -80,8 +108,8 @@ def check_store(
 
     Parameters
     ----------
-    store : str or path
-        A local path or an fsspec URL.
+    store : str, path or Store
+        A local path, an fsspec URL, or a store located by :func:`~finkcube.store.locate`.
     storage_options : mapping, optional
         Passed to fsspec for URLs.
     overwrite : bool
@@ -95,9 +123,12 @@ def check_store(
 
     Raises
     ------
+    StoreRefusedError
+        When ``store`` holds something else and ``overwrite`` is false, holds a store of a
+        newer layout, or is a local path that can never be a store (under a regular file or
+        a broken symbolic link, in a folder that is not writable).
     StoreError
-        When ``store`` holds something else and ``overwrite`` is false, or holds a store of
-        a newer layout.
+        When the store cannot be read.
 
     Examples
     --------
@@ -107,22 +138,28 @@ def check_store(
     >>> check_store("memory://doc-check.zarr")
     True
     """
-    meta, _ = _target(locate(store, storage_options), overwrite)
+    where = locate(store, storage_options)
+    with failures(where.url, "checking the store"):
+        meta, _ = _target(where, overwrite)
     return meta is not None
 
 
 def init_store(
-    store: str | os.PathLike[str],
+    store: StoreLike,
     *,
     storage_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> None:
     """Create a finkcube store, or reuse the finkcube store already there (resume).
 
+    The root group is written as ``zarr.create_group`` writes it, with the layout version
+    in its ``finkcube_store`` attribute.
+
     Parameters
     ----------
-    store : str or path
-        A local path or an fsspec URL (``s3://bucket/cubes.zarr``, ``memory://cubes``).
+    store : str, path or Store
+        A local path or an fsspec URL (``s3://bucket/cubes.zarr``, ``memory://cubes``), or a
+        located store.
     storage_options : mapping, optional
         Passed to fsspec for URLs.
     overwrite : bool
@@ -131,8 +168,10 @@ def init_store(
 
     Raises
     ------
-    StoreError
+    StoreRefusedError
         When ``store`` holds something else, or a store of a newer layout.
+    StoreError
+        When the store cannot be read or written.
 
     Examples
     --------
@@ -140,68 +179,53 @@ def init_store(
     >>> init_store("memory://doc-init.zarr")  # a finkcube store is reused
     """
     where = locate(store, storage_options)
-    meta, occupied = _target(where, overwrite)
-    if meta is not None and not overwrite:
-        _unfinalize(where, meta)
-        return
-    if occupied:
-        logger.warning("%s: replacing what was there (overwrite)", where.url)
-        where.fs.rm(where.root, recursive=True)
-    # The root group's zarr.json, as zarr.create_group writes it (without importing zarr).
-    if where.local:
-        os.makedirs(where.root, exist_ok=True)
-    root = {"attributes": {STORE_ATTR: LAYOUT_VERSION}, "zarr_format": 3, "node_type": "group"}
-    where.write_json(root, META)
-
-
-def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Chunks and codecs per variable (see the module docstring for the numbers)."""
-    blosc = Blosc(cname="lz4", clevel=5, shuffle="noshuffle")
-    encoding: dict[str, dict[str, Any]] = {}
-    for name, var in ds.variables.items():
-        shape = tuple(var.shape)
-        if name == "time":
-            encoding[str(name)] = {"chunks": shape, "compressors": None}
-        elif name in (CUTOUT_VAR, PSF_VAR):
-            epoch = var.dtype.itemsize * int(np.prod(shape[1:]))
-            steps = max(1, min(shape[0], CHUNK_BYTES // max(epoch, 1)))
-            encoding[str(name)] = {"chunks": (steps, *shape[1:]), "compressors": (blosc,)}
-        else:
-            encoding[str(name)] = {"chunks": shape or None}
-    return encoding
+    with failures(where.url, "creating the store"):
+        meta, occupied = _target(where, overwrite)
+        if meta is not None and not overwrite:
+            _unfinalize(where, meta)
+            return
+        if occupied:
+            logger.warning("%s: replacing what was there (overwrite)", where.url)
+            where.fs.rm(where.root, recursive=True)
+            where.fs.invalidate_cache(where.root)
+        where.replace(META, root_document({STORE_ATTR: LAYOUT_VERSION}))
 
 
 def write_cube(
     ds: xr.Dataset,
-    store: str | os.PathLike[str],
+    store: StoreLike,
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Write one cube as the group of its object, replacing any older one.
 
     A lazy (dask-backed) cube is computed first, as it may read from the group it replaces.
-    Then the group is deleted, the dataset written, and one last write of the group's
-    ``zarr.json`` adds its consolidated metadata and ``finkcube_complete``: an interrupted
-    write never reads as complete. Different objects of one store may be written at once
-    from threads or processes.
+    xarray then writes it in memory, with the cube's chunks and codecs
+    (:mod:`finkcube.store.encoding`), and zarr consolidates the group's metadata. The old
+    group is deleted, the new files uploaded, and the group's ``zarr.json``, which carries
+    ``finkcube_complete`` and the consolidated metadata, goes last: an interrupted write
+    never reads as complete. Different objects of one store may be written at once from
+    threads or processes.
 
     Parameters
     ----------
     ds : xarray.Dataset
         A cube (:func:`finkcube.cube.assemble_cube`); its ``diaObjectId`` names the group.
-    store : str or path
+    store : str, path or Store
         A finkcube store (:func:`init_store`).
     storage_options : mapping, optional
         Passed to fsspec for URLs.
 
     Raises
     ------
-    StoreError
+    StoreRefusedError
         When ``store`` is not a finkcube store.
     InvalidIdError
         When the cube has no valid ``diaObjectId`` attribute.
     InputError
         When an attribute holds NaN or infinity (nothing is written).
+    StoreError
+        When the store fails, or files of the cube did not land (nothing reads as complete).
 
     Examples
     --------
@@ -218,36 +242,31 @@ def write_cube(
     group = group_name(ds.attrs.get(OBJECT_ID))
     check_attrs(ds)
     where = locate(store, storage_options)
-    _unfinalize(where, root_meta(where))
-    out = ds.drop_encoding()
-    if any(var.chunks is not None for var in out.variables.values()):
-        # A lazy cube may read from the very group it replaces: read it before deleting.
-        out = out.compute()
-    out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
-    encoding = _encoding(out)
-    _remove(where, group)
-    upload(where, group, out, encoding)  # encoded in memory, then put all at once
-    names = [str(name) for name in out.variables]
-    found = where.read_many(f"{group}/{name}/{META}" for name in names)
-    if len(found) != len(names):
-        raise StoreError(f"{where.url}: cube {group} lost arrays while being written")
-    meta = where.read_json(group, META) or {}
-    meta["attributes"] = {**meta.get("attributes", {}), COMPLETE_ATTR: True}
-    meta[CONSOLIDATED] = consolidated(
-        {name: orjson.loads(found[f"{group}/{name}/{META}"]) for name in names}
-    )
-    where.write_json(meta, group, META)
+    with failures(where.url, f"writing cube {group}"):
+        _unfinalize(where, root_meta(where))
+        out = ds.drop_encoding()
+        if any(var.chunks is not None for var in out.variables.values()):
+            # A lazy cube may read from the very group it replaces: read it before deleting.
+            out = out.compute()
+        # The complete mark is in the group's zarr.json only, and that goes last.
+        out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
+        out.attrs[COMPLETE_ATTR] = True
+        files = cube_files(group, out)
+        head = files.pop(f"{group}/{META}")
+        where.remove(group)
+        where.upload(files)
+        arrays = [key for key in files if key.endswith(f"/{META}")]
+        if len(where.read_many(arrays)) != len(arrays):
+            raise StoreError(
+                f"{where.url}: cube {group} lost arrays while being written (was it deleted "
+                "or written by another process at the same time?); write it again"
+            )
+        where.replace(f"{group}/{META}", head)
     logger.debug("%s: cube %s written", where.url, group)
 
 
-def _remove(where: Where, group: str) -> None:
-    path = where.path(group)
-    if where.fs.exists(path):
-        where.fs.rm(path, recursive=True)
-
-
 def delete_cube(
-    store: str | os.PathLike[str],
+    store: StoreLike,
     object_id: int | str,
     *,
     storage_options: Mapping[str, Any] | None = None,
@@ -269,20 +288,35 @@ def delete_cube(
     """
     group = group_name(object_id)
     where = locate(store, storage_options)
-    _unfinalize(where, root_meta(where))
-    _remove(where, group)
+    with failures(where.url, f"deleting cube {group}"):
+        _unfinalize(where, root_meta(where))
+        where.remove(group)
 
 
-def finalize_store(
-    store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
-) -> None:
+def _members(where: Store, group: str, meta: Mapping[str, Any]) -> list[str]:
+    """The names of a group's arrays: from its consolidated metadata, else from a listing."""
+    members = meta.get(CONSOLIDATED, {}).get("metadata")
+    if isinstance(members, dict) and members:
+        return [str(name) for name in members]
+    where.fs.invalidate_cache(where.path(group))
+    entries = where.fs.ls(where.path(group), detail=True)
+    return [str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] != "file"]
+
+
+def finalize_store(store: StoreLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
     """Consolidate the metadata of the complete cubes at the root: call once, at the end.
 
     Afterwards plain ``xarray.open_zarr(store, group=ID)`` and
     ``xarray.open_datatree(store, engine="zarr")`` read the store without a warning, and
     do not see incomplete groups. Call it when no write is in flight (the builder does, at
     the end of a build or update); any later write or delete undoes it until the next call.
-    The cost is one read per object (each group holds its own consolidated metadata).
+
+    The root document is ``zarr.consolidate_metadata``'s own, run over a copy of the
+    metadata of the complete cubes only: run on the store itself, zarr would list the
+    groups whose write never finished as readable (their document lacks only the complete
+    mark), and warn about the folders of writes cut short before their group document
+    (arrays, no group ``zarr.json``). A cube marked complete whose arrays went missing is
+    left out too, with a warning in the log.
 
     Examples
     --------
@@ -297,17 +331,22 @@ def finalize_store(
     ('time', 'kind', 'y', 'x', 'plane')
     """
     where = locate(store, storage_options)
-    meta = root_meta(where)
-    flat: dict[str, Any] = {}
-    for group, group_meta in object_groups(where).items():
-        if group_meta is None or not marked_complete(group_meta):
-            logger.info("%s: incomplete cube %s left out of the consolidated metadata",
-                        where.url, group)  # fmt: skip
-            continue
-        members = group_meta.get(CONSOLIDATED, {}).get("metadata")
-        if not members:
-            raise StoreError(f"{where.url}: cube {group} has no consolidated metadata")
-        flat[group] = {**group_meta, CONSOLIDATED: consolidated({})}
-        flat.update({f"{group}/{name}": member for name, member in members.items()})
-    meta[CONSOLIDATED] = consolidated(flat)
-    where.write_json(meta, META)
+    with failures(where.url, "finalizing the store"):
+        root = root_meta(where)
+        heads = where.read_many(f"{name}/{META}" for name in where.children())
+        documents: dict[str, bytes] = {}
+        for key, raw in heads.items():
+            group = key.split("/", 1)[0]
+            meta = loads_or_none(raw)
+            if meta is None or not marked_complete(meta):
+                logger.info("%s: incomplete cube %s left out of the consolidated metadata",
+                            where.url, group)  # fmt: skip
+                continue
+            names = [f"{group}/{name}/{META}" for name in _members(where, group, meta)]
+            found = where.read_many(names)
+            if len(found) != len(names):
+                logger.warning("%s: cube %s lost arrays: left out of the consolidated "
+                               "metadata; write it again", where.url, group)  # fmt: skip
+                continue
+            documents.update({key: raw, **found})
+        where.replace(META, hierarchy_root(root.get("attributes", {}), documents))

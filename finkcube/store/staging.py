@@ -1,0 +1,128 @@
+"""Zarr documents and chunks produced by xarray and zarr-python in memory, for upload.
+
+finkcube never writes a ``zarr.json`` or a chunk itself: xarray's ``Dataset.to_zarr``,
+``zarr.create_group`` and ``zarr.consolidate_metadata`` write them into a zarr
+``MemoryStore``, and :mod:`finkcube.store.write` uploads the bytes they produced. This is
+what lets a write land in the order that makes it safe (a cube's group document last) and
+in one concurrent batch on an object store, where zarr's own writes are several sequential
+round trips per array.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import xarray as xr
+
+from finkcube.store.encoding import chunk_encoding
+from finkcube.store.location import META
+
+__all__ = ["cube_files", "hierarchy_root", "root_document"]
+
+#: One consolidation at a time: see :func:`_consolidate`.
+_CONSOLIDATING = threading.Lock()
+
+
+def _consolidate(staged: Any, path: str) -> None:
+    """``zarr.consolidate_metadata`` of ``path`` in a staging store, without zarr's notice.
+
+    zarr warns, at every call, that consolidated metadata is not yet part of the Zarr v3
+    specification. finkcube consolidates on purpose (it is what lets plain xarray open a
+    store in one read and quietly), so that one notice is silenced around the call; the
+    lock keeps concurrent writes from restoring each other's warning filters.
+    """
+    import zarr
+    from zarr.errors import ZarrUserWarning
+
+    with _CONSOLIDATING, warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Consolidated metadata is currently not part", ZarrUserWarning
+        )
+        zarr.consolidate_metadata(staged, path=path, zarr_format=3)
+
+
+def _bytes(staged: Mapping[str, Any], prefix: str = "") -> dict[str, bytes]:
+    return {k: v.to_bytes() for k, v in staged.items() if k.startswith(prefix)}
+
+
+def cube_files(group: str, ds: xr.Dataset) -> dict[str, bytes]:
+    """Every file of ``ds`` as the Zarr v3 group ``group``, keyed from the store's root.
+
+    Written by xarray with :func:`~finkcube.store.encoding.chunk_encoding`, the group's
+    metadata then consolidated by zarr (one read opens the cube).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = xr.Dataset({"cutout": ("time", np.ones(2, np.float32))}, coords={"time": [1.0, 2.0]})
+    >>> sorted(cube_files("7", ds))
+    ['7/cutout/c/0', '7/cutout/zarr.json', '7/time/c/0', '7/time/zarr.json', '7/zarr.json']
+    """
+    from zarr.storage import MemoryStore
+
+    # Fixed-width strings go as variable-length ones: zarr's fixed-width string type has no
+    # Zarr v3 specification yet (zarr warns that other readers may not read it).
+    fixed = {
+        name: var.astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"
+    }
+    if fixed:
+        ds = ds.assign_coords({k: v for k, v in fixed.items() if k in ds.coords}).assign(
+            {k: v for k, v in fixed.items() if k not in ds.coords}
+        )
+    staged: dict[str, Any] = {}
+    store = MemoryStore(staged)
+    ds.to_zarr(
+        store,
+        group=group,
+        mode="w",
+        zarr_format=3,
+        consolidated=False,
+        encoding=chunk_encoding(ds),
+    )
+    _consolidate(store, group)
+    return _bytes(staged, f"{group}/")
+
+
+def root_document(attributes: Mapping[str, Any]) -> bytes:
+    """A root group's ``zarr.json`` holding ``attributes``, as ``zarr.create_group`` writes it."""
+    import zarr
+    from zarr.storage import MemoryStore
+
+    staged: dict[str, Any] = {}
+    zarr.create_group(MemoryStore(staged), zarr_format=3, attributes=dict(attributes))
+    return staged[META].to_bytes()
+
+
+def hierarchy_root(attributes: Mapping[str, Any], documents: Mapping[str, bytes]) -> bytes:
+    """The root ``zarr.json`` zarr consolidates over the given node documents.
+
+    Parameters
+    ----------
+    attributes : mapping
+        The root group's attributes.
+    documents : mapping of str to bytes
+        The ``zarr.json`` of each node to list, keyed from the root (``"42/zarr.json"``,
+        ``"42/cutout/zarr.json"``): a copy of just the metadata of the nodes wanted, so that
+        zarr's consolidation sees those and nothing else.
+
+    Examples
+    --------
+    >>> import orjson
+    >>> group = root_document({"name": "a"})
+    >>> doc = orjson.loads(hierarchy_root({"v": 1}, {"a/zarr.json": group}))
+    >>> list(doc["consolidated_metadata"]["metadata"]), doc["attributes"]
+    (['a'], {'v': 1})
+    """
+    import zarr
+    from zarr.buffer.cpu import Buffer
+    from zarr.storage import MemoryStore
+
+    staged: dict[str, Any] = {}
+    store = MemoryStore(staged)
+    zarr.create_group(store, zarr_format=3, attributes=dict(attributes))
+    staged.update({key: Buffer.from_bytes(raw) for key, raw in documents.items()})
+    _consolidate(store, "")
+    return staged[META].to_bytes()
