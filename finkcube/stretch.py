@@ -1,33 +1,43 @@
-"""The stretches of the Fink cutout PNG endpoint, as pure numpy functions.
+"""The stretches of the Fink cutout PNG endpoint, so that plots look like the service's PNGs.
 
-The Fink LSST API renders a PNG cutout in four steps: blank (NaN) pixels become 0, the
-image is stretched to [0, 1], an optional kernel smooths it, and a colormap (or plain grey)
-turns it into 8-bit pixels. This module holds the first three steps so that finkcube's
-plots and its emulator render a stamp the way the service does.
+The Fink cutout service renders a PNG in four steps: blank (NaN) pixels become 0, the image
+is stretched to [0, 1], an optional kernel smooths it, and a colormap (or plain grey) turns
+it into 8-bit pixels. This module holds the first three steps so that finkcube's plots and
+its emulator render a stamp the way the service does.
 
-* ``sigmoid`` (the default): ``1 / (1 + exp(-(x - mean) / std))`` over the whole stamp;
-  cut levels play no part.
-* ``linear``, ``sqrt``, ``power`` (exponent 2) and ``log`` (``log(1000 x + 1) / log(1001)``)
-  map the cut levels ``[vmin, vmax]`` to ``[0, 1]``, clip, then apply the stretch. The levels
-  are the ``pmin`` and ``pmax`` percentiles of the stamp unless given explicitly;
-  :func:`fink_cut_levels` gives the levels the real service uses.
+* ``linear``, ``sqrt``, ``power`` (exponent 2) and ``log`` (``a = 1000``) are
+  :mod:`astropy.visualization` stretches, as on the service: the cut levels ``[vmin, vmax]``
+  map to ``[0, 1]`` (:class:`~astropy.visualization.ManualInterval`, clipping), then the
+  stretch applies. The levels are the ``pmin`` and ``pmax`` percentiles of the stamp
+  (:class:`~astropy.visualization.AsymmetricPercentileInterval`) unless given explicitly.
+* ``sigmoid`` (the default) is the service's own: ``1 / (1 + exp(-(x - mean) / std))`` over
+  the whole stamp; cut levels play no part.
+* :func:`fink_cut_levels` gives the cut levels the service really uses for the other
+  stretches, whatever ``pmin`` and ``pmax`` say.
+* :func:`convolve_image` smooths with the service's 5x5 :mod:`astropy.convolution` kernels.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from finkcube.errors import InputError
 from finkcube.names import CONVOLUTION_KERNELS, STRETCHES
 
+if TYPE_CHECKING:
+    from astropy.visualization import BaseStretch
+
 __all__ = ["convolve_image", "fink_cut_levels", "stretch_image"]
 
-#: Exponent of the ``power`` stretch (astropy's ``PowerStretch`` as the service calls it).
+#: Exponent of the ``power`` stretch (the service's ``PowerStretch``).
 POWER_EXPONENT = 2.0
-#: Parameter ``a`` of the ``log`` stretch (astropy's ``LogStretch`` default).
+#: Parameter ``a`` of the ``log`` stretch (the service's ``LogStretch``, astropy's default).
 LOG_A = 1000.0
+#: Side of the service's convolution kernels, in pixels.
+KERNEL_SIDE = 5
 
 
 def _check_percentiles(pmin: float, pmax: float) -> tuple[float, float]:
@@ -44,7 +54,21 @@ def _check_percentiles(pmin: float, pmax: float) -> tuple[float, float]:
     return low, high
 
 
+def _astropy_stretch(stretch: str) -> BaseStretch:
+    from astropy.visualization import LinearStretch, LogStretch, PowerStretch, SqrtStretch
+
+    if stretch == "sqrt":
+        return SqrtStretch()
+    if stretch == "power":
+        return PowerStretch(POWER_EXPONENT)
+    if stretch == "log":
+        return LogStretch(LOG_A)
+    return LinearStretch()
+
+
 def _sigmoid(image: np.ndarray) -> np.ndarray:
+    # Hand-written: astropy.visualization has no sigmoid stretch, and this is the service's
+    # own formula (mean and standard deviation of the whole stamp), needed to match its PNGs.
     std = float(image.std())
     if std == 0.0 or not math.isfinite(std):
         # A flat stamp: every pixel sits at the mean, the sigmoid's midpoint.
@@ -63,10 +87,14 @@ def stretch_image(
 ) -> np.ndarray:
     """Stretch an image to [0, 1] the way the Fink cutout service does.
 
+    ``sigmoid`` is the service's own formula, written here because no library has it;
+    the other stretches are :mod:`astropy.visualization`'s, applied between cut levels with
+    clipping. Equal cut levels (a flat stamp) give an image of zeros.
+
     Parameters
     ----------
     data : numpy.ndarray
-        The image (any shape, usually a 2-D stamp); NaN pixels count as 0.
+        The image (any shape, usually a 2-D stamp); NaN and infinite pixels count as 0.
     stretch : str, optional
         One of ``sigmoid`` (default), ``linear``, ``sqrt``, ``power``, ``log``.
     pmin, pmax : float, optional
@@ -103,33 +131,35 @@ def stretch_image(
         return _sigmoid(image)
     if image.size == 0:
         return image
-    low = float(np.percentile(image, low_p)) if vmin is None else float(vmin)
-    high = float(np.percentile(image, high_p)) if vmax is None else float(vmax)
+    from astropy.visualization import AsymmetricPercentileInterval, ManualInterval
+
+    if vmin is None or vmax is None:
+        p_low, p_high = AsymmetricPercentileInterval(low_p, high_p).get_limits(image)
+        vmin = p_low if vmin is None else vmin
+        vmax = p_high if vmax is None else vmax
+    low, high = float(vmin), float(vmax)
     if low > high:
         raise InputError(f"invalid cut levels vmin={low} > vmax={high}: expected vmin <= vmax")
     if low == high:
+        # No range to map: astropy would divide by zero; the service draws such a stamp black.
         return np.zeros(image.shape)
-    scaled = np.clip((image - low) / (high - low), 0.0, 1.0)
-    if stretch == "sqrt":
-        scaled = np.sqrt(scaled)
-    elif stretch == "power":
-        scaled = scaled**POWER_EXPONENT
-    elif stretch == "log":
-        scaled = np.log(LOG_A * scaled + 1.0) / math.log(LOG_A + 1.0)
-    return np.clip(np.nan_to_num(scaled), 0.0, 1.0)
+    transform = _astropy_stretch(stretch) + ManualInterval(low, high)
+    return np.asarray(transform(image, clip=True), dtype=np.float64)
 
 
 def fink_cut_levels(data: np.ndarray) -> tuple[float, float]:
     """Return the cut levels the Fink service uses for its non-sigmoid PNG stretches.
 
     The service takes ``vmin`` as the stamp's minimum plus 0.2 times its median absolute
-    deviation, and ``vmax`` as the central pixel, whatever ``pmin`` and ``pmax`` say. For a
-    stamp whose central pixel lies below ``vmin`` (a negative difference) the service fails.
+    deviation, and ``vmax`` as the central pixel, whatever ``pmin`` and ``pmax`` say. This
+    rule is the service's own (no library has it); it is written here so that the emulator
+    draws the same PNGs. For a stamp whose central pixel lies below ``vmin`` (a negative
+    difference) the service fails.
 
     Parameters
     ----------
     data : numpy.ndarray
-        A 2-D stamp; NaN pixels count as 0.
+        A 2-D stamp; NaN and infinite pixels count as 0.
 
     Returns
     -------
@@ -147,25 +177,28 @@ def fink_cut_levels(data: np.ndarray) -> tuple[float, float]:
     >>> fink_cut_levels(np.arange(9.0).reshape(3, 3))
     (0.4, 4.0)
     """
+    from astropy.stats import median_absolute_deviation
+
     image = np.nan_to_num(np.asarray(data, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     if image.ndim != 2 or image.size == 0:
         raise InputError(f"expected a non-empty 2-D stamp, got shape {image.shape}")
-    centre = len(image) // 2
-    vmax = float(image[centre, centre])
-    vmin = float(image.min() + 0.2 * np.median(np.abs(image - np.median(image))))
+    rows, cols = image.shape
+    vmax = float(image[rows // 2, cols // 2])
+    vmin = float(image.min() + 0.2 * median_absolute_deviation(image))
     return vmin, vmax
 
 
 def convolve_image(data: np.ndarray, kernel: str) -> np.ndarray:
     """Smooth an image with the service's ``gauss`` or ``box`` kernel.
 
-    Both kernels are 5x5 and normalised: a Gaussian of standard deviation 1 pixel, or a box
-    of width 1 pixel (linearly interpolated); edges are extended.
+    Both are :mod:`astropy.convolution` kernels, 5x5 and normalised: a Gaussian of standard
+    deviation 1 pixel, or a box of width 1 pixel (linearly interpolated); edges are extended.
 
     Parameters
     ----------
     data : numpy.ndarray
-        A 2-D image (usually already stretched); NaN pixels are interpolated over.
+        A 2-D image (usually already stretched); NaN and infinite pixels are interpolated
+        over.
     kernel : str
         ``gauss`` or ``box``.
 
@@ -194,11 +227,10 @@ def convolve_image(data: np.ndarray, kernel: str) -> np.ndarray:
         )
     from astropy.convolution import Box2DKernel, Gaussian2DKernel, convolve
 
-    smooth = 1
     if kernel == "gauss":
-        weights = Gaussian2DKernel(smooth, x_size=smooth * 5, y_size=smooth * 5)
+        weights = Gaussian2DKernel(1, x_size=KERNEL_SIDE, y_size=KERNEL_SIDE)
     else:
-        weights = Box2DKernel(smooth, x_size=smooth * 5, y_size=smooth * 5)
+        weights = Box2DKernel(1, x_size=KERNEL_SIDE, y_size=KERNEL_SIDE)
     image = np.array(data, dtype=np.float64, copy=True)
     image[np.isinf(image)] = np.nan
     return np.asarray(convolve(image, weights, boundary="extend"), dtype=np.float64)

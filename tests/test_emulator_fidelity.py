@@ -38,11 +38,20 @@ def open_fits(raw: bytes) -> fits.HDUList:
     return fits.open(io.BytesIO(raw), ignore_missing_simple=True)
 
 
-def test_sample_is_the_shared_one_and_packaged() -> None:
-    assert sample_alerts_path().is_file()
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / sample_alerts_path().name
-    if shared.is_file():
-        assert shared.read_bytes() == sample_alerts_path().read_bytes()
+def test_the_packaged_sample_holds_five_real_alerts() -> None:
+    records = sample_records()
+    assert len(records) == 5
+    # Two of the five are solar-system objects, which Rubin files under diaObjectId 0.
+    assert sum(r["diaSource"]["diaObjectId"] == 0 for r in records) == 2
+    for record in records:
+        assert record["diaSource"]["diaSourceId"] == record["diaSourceId"]
+        # An object's alert carries its history; a solar-system alert carries none.
+        has_history = len(record["prvDiaSources"] or ()) >= 300
+        assert has_history == (record["diaSource"]["diaObjectId"] != 0)
+        for kind in KINDS:
+            with open_fits(record["cutout" + kind]) as hdus:
+                assert hdus[0].header["BUNIT"] == "nJy"
+                assert hdus[0].data.ndim == 2
 
 
 @pytest.mark.parametrize("kind", KINDS)

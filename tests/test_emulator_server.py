@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import signal
@@ -9,10 +10,12 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 
+import finkcube.emulator
 from finkcube.emulator import Emulator, run_server, serve
 from finkcube.errors import InputError
 
@@ -126,11 +129,118 @@ def test_run_server_prints_the_url_first_and_stops() -> None:
     assert result == [0]
 
 
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"port": 99999}, "invalid port 99999: choose an integer from 0 to 65535"),
+        ({"port": -1}, "invalid port -1"),
+        ({"port": 8080.5}, "invalid port 8080.5"),
+        ({"port": True}, "invalid port True"),
+        ({"latency_ms": float("nan")}, "invalid latency nan: choose a number of milliseconds"),
+        ({"latency_ms": float("inf")}, "invalid latency inf"),
+        ({"latency_ms": -1.0}, "invalid latency -1.0"),
+        ({"latency_ms": 1e300}, "invalid latency 1e[+]300"),
+        ({"latency_ms": "fast"}, "invalid latency 'fast'"),
+        ({"faults": float("nan")}, "invalid fault rate nan: choose a number from 0 to 1"),
+        ({"faults": 1.5}, "invalid fault rate 1.5"),
+        ({"faults": "often"}, "invalid fault rate 'often'"),
+        ({"stall_s": float("inf")}, "invalid stall inf"),
+        ({"retry_after_s": -1}, "invalid Retry-After -1"),
+        ({"max_body_bytes": -5}, "invalid body cap -5"),
+    ],
+)
+def test_bad_settings_are_one_line_input_errors(settings: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match) as refused:
+        Emulator(**settings)
+    assert "\n" not in str(refused.value)
+
+
+def test_settings_at_the_ends_of_their_ranges_are_accepted() -> None:
+    emu = Emulator(port=65535, latency_ms=0.0, faults=1.0, stall_s=0.0, retry_after_s=0)
+    assert (emu.port, emu.latency_ms, emu.faults) == (65535, 0.0, 1.0)
+
+
+def test_run_server_refuses_bad_settings_before_printing() -> None:
+    out = io.StringIO()
+    stopped = threading.Event()
+    stopped.set()  # were a setting accepted, run_server would return at once, not hang
+    with pytest.raises(InputError, match="invalid port 70000"):
+        run_server(port=70000, out=out, stop=stopped)
+    with pytest.raises(InputError, match="invalid latency nan"):
+        run_server(latency_ms=float("nan"), out=out, stop=stopped)
+    assert out.getvalue() == ""
+
+
 def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
-    assert serve(["--faults", "2"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("finkcube emulator: error: invalid fault rate")
-    assert err.count("\n") == 1
+    for argv, start in (
+        (["--faults", "2"], "invalid fault rate"),
+        (["--faults", "nan"], "invalid fault rate"),
+        (["--port", "99999"], "invalid port 99999"),
+    ):
+        assert serve(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"finkcube emulator: error: {start}")
+        assert captured.err.count("\n") == 1
+        assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [["finkcube.emulator"], ["finkcube", "emulator"]],
+    ids=["module", "cli"],
+)
+@pytest.mark.parametrize(
+    "option", [["--port", "99999"], ["--latency-ms", "nan"]], ids=["port", "latency"]
+)
+def test_command_lines_refuse_bad_options_in_one_line(entry: list[str], option: list[str]) -> None:
+    # A refused option exits at once; were it accepted, the server would run until the
+    # timeout below kills it and the test fails.
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-m", *entry, *option],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert option[1] in proc.stderr  # the line names the value refused
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+#: What the emulator may import from finkcube: the leaf modules and itself. The client's
+#: code (finkcube.service, ...) stays out, or the stand-in would share the code it tests.
+EMULATOR_MAY_IMPORT = {
+    "finkcube._version", "finkcube.names", "finkcube.errors", "finkcube.ids",
+    "finkcube.config", "finkcube.cutouts", "finkcube.stretch", "finkcube.emulator",
+}  # fmt: skip
+
+
+def test_the_emulator_imports_only_leaf_modules_of_finkcube() -> None:
+    folder = Path(finkcube.emulator.__file__).parent
+    files = sorted(folder.rglob("*.py"))
+    assert len(files) > 10
+    imported: dict[str, set[str]] = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path.name}: relative import"
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name == "finkcube" or name.startswith("finkcube."):
+                    imported.setdefault(name, set()).add(path.name)
+    assert "finkcube.stretch" in imported  # the walk does see the emulator's imports
+    outside = {
+        name: files_
+        for name, files_ in imported.items()
+        if not any(name == ok or name.startswith(ok + ".") for ok in EMULATOR_MAY_IMPORT)
+    }
+    assert outside == {}
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,14 @@
 """A stand-in for the Fink LSST API: a real HTTP server, quirks included.
 
-It serves ``/api/v1/sources`` and ``/api/v1/cutouts`` like the service described in
-``fink-lsst-api.md``: the real alerts of a packaged Avro sample (cutouts byte for byte),
-their earlier sources with generated cutouts that imitate the real ones, and generated
-objects that cover what real data will bring (see :meth:`Catalog.named`). Knobs: latency
-per request, a rate of transient faults, a cap on request bodies.
+It serves ``/api/v1/sources`` and ``/api/v1/cutouts`` the way the Fink service does, error
+replies and oddities included: the real alerts of a packaged Avro sample (cutouts byte for
+byte), their earlier sources with generated cutouts that imitate the real ones, and
+generated objects that cover what real data will bring (see :meth:`Catalog.named`). Knobs:
+latency per request, a rate of transient faults, a cap on request bodies.
+
+It imports only finkcube's leaf modules (names, errors, ids, config, cutouts, stretch),
+never the client's HTTP code: a stand-in that shared the code under test could not catch
+its mistakes.
 
 From Python::
 

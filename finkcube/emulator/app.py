@@ -1,7 +1,8 @@
 """The two endpoints of the Fink LSST API, as a pure function of the request.
 
 :func:`handle` turns ``(method, path, query, body)`` into a :class:`Reply` the way the
-service's Flask-RESTX app does, quirks included (see ``fink-lsst-api.md``):
+service's Flask-RESTX app does, quirks included, so that a client meets here the replies
+it will meet there:
 
 * the query string wins over the JSON body; a GET without parameters answers the
   namespace's plain-text description;

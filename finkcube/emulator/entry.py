@@ -52,7 +52,8 @@ def run_server(
     Raises
     ------
     InputError
-        For a bad option or a port that cannot be bound.
+        For a port outside 0..65535 or one that cannot be bound, a latency or fault rate
+        that is not a finite number in range, or another bad option; nothing is served.
     """
     stream = sys.stdout if out is None else out
     stop_event = threading.Event() if stop is None else stop

@@ -10,6 +10,7 @@ retries always gets through.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from typing import Final
 
@@ -36,6 +37,11 @@ class FaultPlan:
     seed : int, optional
         Seed of the draws.
 
+    Raises
+    ------
+    InputError
+        When ``rate`` is not a number from 0 to 1.
+
     Examples
     --------
     >>> plan = FaultPlan(1.0, seed=0)
@@ -44,9 +50,13 @@ class FaultPlan:
     """
 
     def __init__(self, rate: float, seed: int = 0) -> None:
-        if not 0.0 <= float(rate) <= 1.0:
-            raise InputError(f"invalid fault rate {rate!r}: expected a number from 0 to 1")
-        self.rate = float(rate)
+        try:
+            value = float(rate)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise InputError(f"invalid fault rate {rate!r}: choose a number from 0 to 1")
+        self.rate = value
         self.seed = int(seed)
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}

@@ -2,9 +2,9 @@
 
 One thread per connection, HTTP/1.1 keep-alive (every reply has a Content-Length), a
 listen backlog of 128 and no cap on threads. The handler reads the request (bodies above
-the emulator's ``max_body_bytes`` get a 413), asks the emulator's
-:class:`~.faults.FaultPlan` for a fault, waits the latency, and sends what
-:func:`~.app.handle` answers. :class:`~.server.Emulator` runs the server.
+``max_body_bytes`` get a 413), asks its :class:`Backend` for a fault, waits the latency,
+and sends what :func:`~.app.handle` answers. :class:`~.server.Emulator` is the backend: it
+runs this server and keeps the counters.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import contextlib
 import logging
 import socket
 import threading
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from finkcube.emulator.app import Reply, handle, internal_error
 
 if TYPE_CHECKING:
-    from finkcube.emulator.server import Emulator
+    from finkcube.emulator.catalog import Catalog
 
-__all__ = ["RequestHandler", "ThreadedServer"]
+__all__ = ["Backend", "RequestHandler", "ThreadedServer"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +34,48 @@ _IDLE_TIMEOUT_S = 60.0
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
+class Backend(Protocol):
+    """What the HTTP layer asks of the emulator it serves: settings, counters, faults."""
+
+    max_body_bytes: int
+    latency_ms: float
+    retry_after_s: int
+    stall_s: float
+
+    @property
+    def catalog(self) -> Catalog:
+        """What is served."""
+        ...
+
+    def serving(self, path: str) -> AbstractContextManager[None]:
+        """Count a request for ``path`` and hold it in flight while the block runs."""
+        ...
+
+    def draw_fault(self, request_key: str) -> str | None:
+        """The fault of this attempt of the request (counted), or None."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Wait, or return early when the emulator stops."""
+        ...
+
+    def connection_opened(self) -> None:
+        """Count an accepted connection."""
+        ...
+
+
+def _request_key(method: str, parts: SplitResult, body: bytes) -> str:
+    """What identifies a request across its retries: method, path, query and body."""
+    key = f"{method} {parts.path}?{parts.query}\0".encode() + body
+    return key.decode("utf-8", "replace")
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "finkcube-emulator"
     timeout = _IDLE_TIMEOUT_S
     # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
-    # client's delayed ACK hold every small reply back by ~40 ms on loopback.
+    # client's delayed ACK hold every small reply back by a delayed-ACK timeout.
     disable_nagle_algorithm = True
     server: ThreadedServer
 
@@ -101,55 +138,53 @@ class RequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _serve(self, method: str) -> None:
-        emulator: Emulator = self.server.emulator
+        backend = self.server.backend
         parts = urlsplit(self.path)
-        path = parts.path
-        emulator._count(path)
-        with emulator._track():
-            body = self._read_body(emulator.max_body_bytes)
+        with backend.serving(parts.path):
+            body = self._read_body(backend.max_body_bytes)
             if isinstance(body, Reply):
                 self._send(body)
                 return
-            query: dict[str, str] = {}
-            for name, value in parse_qsl(parts.query, keep_blank_values=True):
-                query.setdefault(name, value)
             fault = None
-            if path.startswith(_API_PREFIX):
-                key = f"{method} {path}?{parts.query}\0".encode() + body
-                fault = emulator._fault_plan.decide(key.decode("utf-8", "replace"))
-                emulator._wait(emulator.latency_ms / 1000.0)
+            if parts.path.startswith(_API_PREFIX):
+                fault = backend.draw_fault(_request_key(method, parts, body))
+                backend.pause(backend.latency_ms / 1000.0)
             if fault is not None:
-                emulator._faults_served(fault)
                 logger.debug("fault %s on %s %s", fault, method, self.path)
-            if fault == "drop":
-                self.close_connection = True
-                return
-            if fault == "503":
-                self._send(Reply(503, b"<h1>503 Service Unavailable</h1>\n", "text/html"))
-                return
-            if fault == "429":
-                retry = ("Retry-After", str(emulator.retry_after_s))
-                self._send(Reply(429, b"<h1>429 Too Many Requests</h1>\n", "text/html", (retry,)))
-                return
-            if fault == "stall":
-                emulator._wait(emulator.stall_s)
-            try:
-                reply = handle(
-                    emulator.catalog,
-                    method,
-                    path,
-                    query,
-                    body,
-                    self.headers.get("Content-Type"),
-                )
-            except Exception:
-                logger.exception("the emulator failed on %s %s", method, self.path)
-                reply = internal_error()
+                if self._fail(fault, backend):
+                    return
+            reply = self._answer(backend.catalog, method, parts, body)
             if fault == "truncate":
                 self.close_connection = True
-                self._send(reply, cut=True)
-                return
-            self._send(reply)
+            self._send(reply, cut=fault == "truncate")
+
+    def _fail(self, fault: str, backend: Backend) -> bool:
+        """Inject ``fault``; return True when it replaces the reply, False when one follows."""
+        if fault == "drop":
+            self.close_connection = True
+            return True
+        if fault == "503":
+            self._send(Reply(503, b"<h1>503 Service Unavailable</h1>\n", "text/html"))
+            return True
+        if fault == "429":
+            retry = ("Retry-After", str(backend.retry_after_s))
+            self._send(Reply(429, b"<h1>429 Too Many Requests</h1>\n", "text/html", (retry,)))
+            return True
+        if fault == "stall":
+            backend.pause(backend.stall_s)
+        return False  # a stall or a truncated reply: the reply is still sent
+
+    def _answer(self, catalog: Catalog, method: str, parts: SplitResult, body: bytes) -> Reply:
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            query.setdefault(name, value)
+        try:
+            return handle(
+                catalog, method, parts.path, query, body, self.headers.get("Content-Type")
+            )
+        except Exception:
+            logger.exception("the emulator failed on %s %s", method, self.path)
+            return internal_error()
 
 
 class ThreadedServer(ThreadingHTTPServer):
@@ -157,8 +192,8 @@ class ThreadedServer(ThreadingHTTPServer):
     request_queue_size = 128
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        self.backend = backend
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._workers: set[threading.Thread] = set()
@@ -174,7 +209,7 @@ class ThreadedServer(ThreadingHTTPServer):
         with self._lock:
             self._connections.add(request)
             self._workers.add(worker)
-        self.emulator._connection_opened()
+        self.backend.connection_opened()
         worker.start()
 
     def _work(self, request: Any, client_address: Any) -> None:

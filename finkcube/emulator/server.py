@@ -1,17 +1,21 @@
 """The emulator's server: :class:`Emulator` serves the catalog from a background thread.
 
-The HTTP layer (one thread per connection, keep-alive, 413 on large bodies, the faults
-drawn by :class:`~.faults.FaultPlan` and the per-request latency, a sleep in the
-connection's thread) is in :mod:`~.handler`; a benchmark's 32 concurrent requests are
-served at once.
+The HTTP layer (one thread per connection, keep-alive, 413 on large bodies) is in
+:mod:`~.handler`; it asks the emulator, through the few public methods of the
+:class:`~.handler.Backend` protocol, to count each request, draw its fault from the
+:class:`~.faults.FaultPlan` and wait its latency. The latency is a sleep in the connection's
+own thread, so concurrent requests wait side by side rather than in a queue.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import math
+import operator
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from finkcube.emulator.catalog import Catalog, load_catalog
@@ -24,6 +28,45 @@ __all__ = ["Emulator"]
 logger = logging.getLogger(__name__)
 
 _JOIN_TIMEOUT_S = 5.0
+#: The highest TCP port.
+MAX_PORT = 65535
+#: The longest latency or stall the emulator accepts, in seconds: longer ones would only
+#: hang the client (and overflow the thread timer for absurd values).
+MAX_DELAY_S = 3600.0
+
+
+def _check_port(port: object) -> int:
+    try:
+        value = operator.index(port)  # type: ignore[arg-type]
+    except TypeError:
+        value = -1
+    if isinstance(port, bool) or not 0 <= value <= MAX_PORT:
+        raise InputError(
+            f"invalid port {port!r}: choose an integer from 0 to {MAX_PORT} (0 picks a free one)"
+        )
+    return value
+
+
+def _check_delay(what: str, value: object, scale: float, unit: str) -> float:
+    """``value`` as a float, refused unless finite and from 0 to MAX_DELAY_S (in ``unit``)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    top = MAX_DELAY_S * scale
+    if not (math.isfinite(number) and 0.0 <= number <= top):
+        raise InputError(f"invalid {what} {value!r}: choose a number of {unit} from 0 to {top:g}")
+    return number
+
+
+def _check_count(what: str, value: object, top: int) -> int:
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = -1
+    if isinstance(value, bool) or not 0 <= number <= top:
+        raise InputError(f"invalid {what} {value!r}: choose an integer from 0 to {top}")
+    return number
 
 
 class Emulator:
@@ -34,20 +77,21 @@ class Emulator:
     host : str, optional
         Address to bind (default loopback only).
     port : int, optional
-        Port to bind; 0 (default) picks a free one.
+        Port to bind, 0 to 65535; 0 (default) picks a free one.
     alerts : iterable of str or Path, optional
         More Avro alert files to serve besides the packaged sample.
     latency_ms : float, optional
-        Delay added to every API request (the real service takes about 250 ms).
+        Delay added to every API request, in milliseconds (0 to one hour), to imitate the
+        network and the service's own response time.
     faults : float, optional
         Rate (0 to 1) of transient faults: 503, 429 with ``Retry-After``, dropped connection,
         truncated body, stall. A request never fails more than 3 times in a row.
     seed : int, optional
         Seed of the generated objects and of the faults.
     retry_after_s : int, optional
-        ``Retry-After`` of a 429 fault, in seconds.
+        ``Retry-After`` of a 429 fault, in seconds (0 to one hour).
     stall_s : float, optional
-        How long a stall fault holds the reply, in seconds.
+        How long a stall fault holds the reply, in seconds (0 to one hour).
     max_body_bytes : int, optional
         Larger request bodies get a 413.
     catalog : Catalog, optional
@@ -64,6 +108,18 @@ class Emulator:
         TCP connections accepted (keep-alive reuse keeps it low).
     in_flight, max_in_flight : int
         Requests being served now, and the most served at once.
+
+    Raises
+    ------
+    InputError
+        For a port outside 0..65535, or a latency, stall, fault rate, ``Retry-After`` or body
+        cap that is not a finite number in its range.
+
+    Notes
+    -----
+    The HTTP layer (:mod:`~.handler`) uses the emulator only through :meth:`serving`,
+    :meth:`draw_fault`, :meth:`pause`, :meth:`connection_opened` and the settings above
+    (the :class:`~.handler.Backend` protocol).
 
     Examples
     --------
@@ -92,18 +148,14 @@ class Emulator:
         *,
         catalog: Catalog | None = None,
     ) -> None:
-        if float(latency_ms) < 0 or float(stall_s) < 0:
-            raise InputError(
-                f"invalid latency {latency_ms!r} ms or stall {stall_s!r} s: expected >= 0"
-            )
         self.host = host
-        self.port = int(port)
+        self.port = _check_port(port)
         self.alerts = tuple(alerts)
-        self.latency_ms = float(latency_ms)
+        self.latency_ms = _check_delay("latency", latency_ms, 1000.0, "milliseconds")
         self.seed = int(seed)
-        self.retry_after_s = int(retry_after_s)
-        self.stall_s = float(stall_s)
-        self.max_body_bytes = int(max_body_bytes)
+        self.retry_after_s = _check_count("Retry-After", retry_after_s, int(MAX_DELAY_S))
+        self.stall_s = _check_delay("stall", stall_s, 1.0, "seconds")
+        self.max_body_bytes = _check_count("body cap", max_body_bytes, 2**62)
         self._fault_plan = FaultPlan(faults, seed=self.seed)
         self._catalog = catalog
         self.requests: collections.Counter[str] = collections.Counter()
@@ -183,27 +235,6 @@ class Emulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # -- used by the handler ------------------------------------------------------------
-
-    def _count(self, path: str) -> None:
-        with self._stats_lock:
-            self.requests[path] += 1
-
-    def _connection_opened(self) -> None:
-        with self._stats_lock:
-            self.connections += 1
-
-    def _faults_served(self, fault: str) -> None:
-        with self._stats_lock:
-            self.faults_served[fault] += 1
-
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def _track(self) -> _InFlight:
-        return _InFlight(self)
-
     def reset_stats(self) -> None:
         """Zero the request, fault and connection counters and the in-flight high-water mark."""
         with self._stats_lock:
@@ -212,17 +243,39 @@ class Emulator:
             self.connections = 0
             self.max_in_flight = self.in_flight
 
+    # -- what the HTTP handler uses (the handler.Backend protocol) ------------------------
 
-class _InFlight:
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    @contextlib.contextmanager
+    def serving(self, path: str) -> Iterator[None]:
+        """Count one request for ``path`` and hold it in flight while the block runs."""
+        with self._stats_lock:
+            self.requests[path] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._stats_lock:
+                self.in_flight -= 1
 
-    def __enter__(self) -> None:
-        emulator = self._emulator
-        with emulator._stats_lock:
-            emulator.in_flight += 1
-            emulator.max_in_flight = max(emulator.max_in_flight, emulator.in_flight)
+    def draw_fault(self, request_key: str) -> str | None:
+        """Return the fault this attempt of a request gets (counted), or None to serve it.
 
-    def __exit__(self, *exc_info: object) -> None:
-        with self._emulator._stats_lock:
-            self._emulator.in_flight -= 1
+        ``request_key`` identifies the request (the same for each retry): see
+        :meth:`~.faults.FaultPlan.decide`.
+        """
+        fault = self._fault_plan.decide(request_key)
+        if fault is not None:
+            with self._stats_lock:
+                self.faults_served[fault] += 1
+        return fault
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when the emulator stops meanwhile."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def connection_opened(self) -> None:
+        """Count one accepted TCP connection."""
+        with self._stats_lock:
+            self.connections += 1
