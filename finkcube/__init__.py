@@ -25,8 +25,7 @@ from finkcube.errors import (
     TransportError,
 )
 from finkcube.ml.dataset import CubeDataset
-from finkcube.pipeline.build import BuildReport, ObjectResult, build_cube, build_store
-from finkcube.pipeline.update import update_store
+from finkcube.pipeline import BuildReport, ObjectResult, build_cube, build_store, update_store
 from finkcube.service.client import FinkClient
 from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
 

@@ -27,7 +27,7 @@ from finkcube.cli import main
 from finkcube.emulator import Emulator
 from finkcube.errors import InputError
 from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
-from finkcube.pipeline.distributed import TASK_PREFIX, UPDATE_PREFIX
+from finkcube.pipeline.executors import TASK_PREFIX, UPDATE_PREFIX
 from finkcube.store import list_objects
 
 #: Attributes that differ between two builds of the same data.

@@ -7,12 +7,18 @@ PyTorch is optional: it is imported only when :func:`torch_dataset_class` is fir
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from finkcube.errors import InputError
 
-if TYPE_CHECKING:
-    from finkcube.ml.dataset import CubeDataset
+
+class _Items(Protocol):
+    """What the adapter wraps: a sized dataset of ``(numpy array, target)`` items."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> tuple[Any, Any]: ...
+
 
 __all__ = ["torch_dataset_class"]
 
@@ -37,7 +43,7 @@ def torch_dataset_class() -> type:
     class TorchCubeDataset(Dataset):
         """A :class:`CubeDataset` whose items are ``(torch.Tensor, target)``."""
 
-        def __init__(self, cubes: CubeDataset) -> None:
+        def __init__(self, cubes: _Items) -> None:
             self.cubes = cubes
 
         def __len__(self) -> int:

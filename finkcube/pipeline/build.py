@@ -1,13 +1,5 @@
-"""Orchestration: list sources, fetch cutouts on a bounded pool, assemble cubes, write them.
-
-This is the only module that mixes I/O and logic. Everything it calls is either pure
-(:mod:`finkcube.service.decode`, :mod:`finkcube.cube.assemble`) or a thin I/O layer
-(:mod:`finkcube.service.client`, :mod:`finkcube.store`).
-
-Cutouts are fetched by :mod:`finkcube.pipeline.fetch` on one bounded pool shared by all objects of
-a build; cubes are assembled and written in the calling thread while the pool keeps
-fetching the next objects.
-"""
+"""Builds: one object's cube in memory (:func:`build_cube`), or many into a store
+(:func:`build_store`, which resumes when re-run)."""
 
 from __future__ import annotations
 
@@ -15,126 +7,25 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import xarray as xr
 
-from finkcube.cube.assemble import assemble_cube
-from finkcube.errors import FinkcubeError, InputError, NotFoundError
+from finkcube.errors import InputError, NotFoundError
 from finkcube.ids import parse_id, parse_ids
-from finkcube.names import PLANES_ARGS, PlanesArg, bare_column
-from finkcube.pipeline.fetch import fetch_objects, list_sources, wire_columns
+from finkcube.names import PlanesArg
+from finkcube.pipeline.executors import executor_for
+from finkcube.pipeline.fetch import fetch_jobs, list_sources
+from finkcube.pipeline.jobs import Job, as_columns, check_planes, check_size
+from finkcube.pipeline.plan import plan_build
+from finkcube.pipeline.report import UNKNOWN_OBJECT, BuildReport
+from finkcube.pipeline.run import make_cube
 from finkcube.service.client import FinkClient
-from finkcube.service.decode import SourceCutouts
-from finkcube.store import (
-    check_store,
-    delete_cube,
-    finalize_store,
-    init_store,
-    list_objects,
-    write_cube,
-)
+from finkcube.store import delete_cube, finalize_store, init_store, locate
 
-__all__ = ["BuildReport", "ObjectResult", "build_cube", "build_store"]
+__all__ = ["build_cube", "build_store"]
 
 logger = logging.getLogger(__name__)
-
-Status = Literal["built", "skipped", "updated", "unchanged", "failed"]
-#: Why an object the service lists no source for fails.
-UNKNOWN_OBJECT = "the service lists no source for it (unknown diaObjectId?)"
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectResult:
-    """What a build or update did to one object.
-
-    Attributes
-    ----------
-    object_id : int
-        The diaObjectId.
-    status : {"built", "skipped", "updated", "unchanged", "failed"}
-        ``skipped``: already complete in the store; ``unchanged``: no new source.
-    epochs : int
-        Epochs in the object's cube after the operation.
-    added : int
-        Epochs added by this operation.
-    missing : tuple of int
-        diaSourceIds whose cutouts the service could not give.
-    error : str or None
-        Why the object failed, when it did.
-    not_found : bool
-        The object failed because the service lists no source for it (an unknown id: the
-        user's to fix, not a failure of the service).
-    """
-
-    object_id: int
-    status: Status
-    epochs: int = 0
-    added: int = 0
-    missing: tuple[int, ...] = ()
-    error: str | None = None
-    not_found: bool = False
-
-    @classmethod
-    def unknown(cls, object_id: int) -> ObjectResult:
-        """The result of an object the service lists no source for.
-
-        Examples
-        --------
-        >>> ObjectResult.unknown(12).not_found
-        True
-        """
-        return cls(object_id, "failed", error=UNKNOWN_OBJECT, not_found=True)
-
-
-@dataclass(slots=True)
-class BuildReport:
-    """The outcome of :func:`build_store` or :func:`update_store`, one result per object."""
-
-    store: str
-    results: list[ObjectResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def count(self, status: Status) -> int:
-        """Return how many objects ended with ``status``."""
-        return sum(r.status == status for r in self.results)
-
-    @property
-    def failed(self) -> list[ObjectResult]:
-        """The objects that failed."""
-        return [r for r in self.results if r.status == "failed"]
-
-    def summary(self) -> str:
-        """Return a one-line human summary.
-
-        Examples
-        --------
-        >>> BuildReport("s.zarr", [ObjectResult(1, "built", 3, 3)], 1.5).summary()
-        's.zarr: 1 built, 0 updated, 0 skipped, 0 unchanged, 0 failed; 3 epochs added in 1.5 s'
-        """
-        added = sum(r.added for r in self.results)
-        parts = ", ".join(
-            f"{self.count(s)} {s}" for s in ("built", "updated", "skipped", "unchanged", "failed")
-        )
-        return f"{self.store}: {parts}; {added} epochs added in {self.seconds:.1f} s"
-
-
-def _cube_columns(columns: Sequence[str] | None) -> list[str]:
-    """The bare names of the per-epoch columns a cube keeps (the object id is an attribute)."""
-    return [bare_column(c) for c in wire_columns(columns) if bare_column(c) != "diaObjectId"]
-
-
-def _check_planes(planes: str) -> PlanesArg:
-    if planes not in PLANES_ARGS:
-        raise InputError(f"invalid planes {planes!r}: expected one of {', '.join(PLANES_ARGS)}")
-    return planes  # type: ignore[return-value]
-
-
-def _check_size(size: int | None) -> int | None:
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise InputError(f"invalid size {size!r}: expected a positive number of pixels")
-    return size
 
 
 def build_cube(
@@ -190,41 +81,18 @@ def build_cube(
     ('time', 'kind', 'y', 'x', 'plane')
     """
     oid = parse_id(object_id)
-    planes = _check_planes(planes)
-    size = _check_size(size)
-    own = client is None
+    job = Job(oid, (), check_planes(planes), check_size(size), as_columns(columns))
     active = FinkClient(url) if client is None else client
     try:
         records = list_sources(active, [oid], columns)[oid]
         if not records:
             raise NotFoundError(f"diaObjectId {oid}: {UNKNOWN_OBJECT}")
-        for _, recs, cutouts, _missing in fetch_objects(active, [(oid, records)], planes, progress):
-            return _assemble(active, oid, recs, cutouts, planes, size, columns)
-        raise AssertionError("unreachable: one object planned, none fetched")
+        job = Job(oid, tuple(records), job.planes, job.size, job.columns)
+        ((_, cutouts, missing),) = fetch_jobs(active, [job], progress)
+        return make_cube(job, active.url, cutouts, missing)
     finally:
-        if own:
+        if client is None:
             active.close()
-
-
-def _assemble(
-    client: FinkClient,
-    oid: int,
-    records: list[dict[str, Any]],
-    cutouts: Mapping[int, SourceCutouts],
-    planes: PlanesArg,
-    size: int | None,
-    columns: Sequence[str] | None,
-) -> xr.Dataset:
-    attrs = {"api_url": client.url}
-    return assemble_cube(
-        oid,
-        records,
-        cutouts,
-        planes=planes,
-        size=size,
-        columns=_cube_columns(columns),
-        attrs=attrs,
-    )
 
 
 def build_store(
@@ -270,8 +138,11 @@ def build_store(
         Passed to fsspec for URLs.
     scheduler : str or distributed.Client, optional
         Run the per-object work as tasks on a dask.distributed cluster (a scheduler address
-        such as ``tcp://host:8786``, or a connected client); see
-        :func:`finkcube.distributed.build_store_distributed`. The result is the same store.
+        such as ``tcp://host:8786``, or a connected client): each task fetches, assembles and
+        writes one object's cube, with ``workers`` requests in flight inside it; this process
+        lists the sources, creates and finalises the store. The result is the same store. A
+        local ``store`` path is made absolute; the workers must see the same filesystem (or
+        use an fsspec URL such as ``s3://``); ``storage_options`` travel with each task.
 
     Returns
     -------
@@ -282,9 +153,14 @@ def build_store(
     ------
     InputError
         For a bad id or option (nothing is sent).
-    StoreError
+    StoreRefusedError
         When ``store`` holds something other than a finkcube store and ``overwrite`` is
-        false (nothing is sent).
+        false, or can never be one (nothing is sent).
+    InputError
+        When complete cubes to skip were built with other ``planes`` or ``size`` (nothing
+        is sent): build into another store, or pass ``overwrite=True``.
+    StoreError
+        When the store cannot be written.
     TransportError, ServiceError
         When the service cannot be reached or keeps failing once retries are spent; the
         objects written so far stay complete and a re-run resumes.
@@ -298,69 +174,34 @@ def build_store(
     >>> report.count("built")
     1
     """
-    if scheduler is not None:
-        from finkcube.pipeline.distributed import build_store_distributed
-
-        return build_store_distributed(
-            object_ids,
-            store,
-            scheduler=scheduler,
-            url=client.url if client is not None else url,
-            planes=planes,
-            size=size,
-            columns=columns,
-            workers=workers,
-            overwrite=overwrite,
-            storage_options=storage_options,
-        )
     started = time.perf_counter()
     ids = parse_ids(object_ids)
     if not ids:
         raise InputError("no diaObjectId given: pass ids or --objects-file")
-    planes = _check_planes(planes)
-    size = _check_size(size)
-    # Read only, before any request: a foreign path is refused, a store to resume is found.
-    resume = check_store(store, storage_options=storage_options, overwrite=overwrite)
-    resume = resume and not overwrite
-    done = set(list_objects(store, storage_options=storage_options)) if resume else set()
-    own = client is None
+    planes, size = check_planes(planes), check_size(size)
+    target = locate(store, storage_options)  # once: every step below gets this one
+    executor = executor_for(scheduler)
     active = FinkClient(url, workers=workers or 8) if client is None else client
     report = BuildReport(str(store))
     ready = False
     try:
-        todo = [oid for oid in ids if oid not in done]
-        report.results.extend(ObjectResult(oid, "skipped") for oid in ids if oid in done)
-        listed = list_sources(active, todo, columns) if todo else {}
-        plan: list[tuple[int, list[dict[str, Any]]]] = []
-        for oid in todo:
-            if listed[oid]:
-                plan.append((oid, listed[oid]))
-            else:
-                logger.info("diaObjectId %s: %s", oid, UNKNOWN_OBJECT)
-                report.results.append(ObjectResult.unknown(oid))
-        if not plan and not resume:
+        plan = plan_build(
+            active, target, ids, planes=planes, size=size, columns=columns, overwrite=overwrite
+        )
+        report.results.extend(plan.settled)
+        if not plan.jobs and not plan.resume:
             logger.info("%s: nothing to build; nothing written", store)
-            report.seconds = time.perf_counter() - started
             return report
-        init_store(store, storage_options=storage_options, overwrite=overwrite)
+        init_store(target, overwrite=overwrite)
         ready = True
-        for oid, _ in plan:
-            delete_cube(store, oid, storage_options=storage_options)
-        for oid, recs, cutouts, missing in fetch_objects(active, plan, planes, progress):
-            try:
-                cube = _assemble(active, oid, recs, cutouts, planes, size, columns)
-            except FinkcubeError as exc:
-                logger.error("diaObjectId %s: %s", oid, exc)
-                report.results.append(ObjectResult(oid, "failed", error=str(exc)))
-                continue
-            write_cube(cube, store, storage_options=storage_options)
-            n = cube.sizes["time"]
-            report.results.append(ObjectResult(oid, "built", n, n, tuple(missing)))
-            logger.info("diaObjectId %s: %d epochs written", oid, n)
+        for job in plan.jobs:  # an interrupted earlier write of these is redone
+            delete_cube(target, job.object_id)
+        report.results.extend(executor.run(plan.jobs, active, target, progress))
     finally:
         if ready:
-            finalize_store(store, storage_options=storage_options)
-        if own:
+            finalize_store(target)
+        if client is None:
             active.close()
-    report.seconds = time.perf_counter() - started
+        executor.close()
+        report.seconds = time.perf_counter() - started
     return report

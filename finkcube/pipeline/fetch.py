@@ -1,9 +1,9 @@
 """Fetching: list the sources of objects in batches, stream their cutouts on one pool.
 
-Fetching is one stream of ``(object, source)`` tasks over one pool of ``workers`` threads,
-shared by all objects of a build, with a bounded look-ahead so that memory is bounded by the
-work in flight, not by the number of objects. Each object is handed back as soon as its last
-source is in, while the pool keeps fetching the next objects.
+Fetching is one stream of ``(job, source)`` tasks over the client's pool of ``workers``
+threads, shared by all objects of a build or an update, with a bounded look-ahead so that
+memory follows the work in flight, not the number of objects. Each object is handed back as
+soon as its last source is in, while the pool keeps fetching the next objects.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from finkcube.cutouts import SourceCutouts
 from finkcube.errors import CubeError, DecodeError, NotFoundError, ServiceError
 from finkcube.ids import parse_id
-from finkcube.names import DEFAULT_COLUMNS, REQUIRED_COLUMNS, PlanesArg, rubin_column
+from finkcube.names import PlanesArg
+from finkcube.pipeline.jobs import Job, wire_columns
 from finkcube.service.client import FinkClient
-from finkcube.service.decode import SourceCutouts
 
-__all__ = ["fetch_objects", "list_sources", "wire_columns"]
+__all__ = ["Fetched", "fetch_jobs", "list_sources"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +29,26 @@ SOURCES_BATCH = 50
 #: The HTTP status with which the service answers a cutout that is missing from its alert.
 _MISSING_CUTOUT_STATUS = 500
 
+#: What :func:`fetch_jobs` yields per job: the job, its stamps by diaSourceId, and the
+#: diaSourceIds left out.
+Fetched = tuple[Job, dict[int, SourceCutouts], list[int]]
 
-def wire_columns(columns: Sequence[str] | None) -> list[str]:
-    """Return the ``r:``-prefixed columns to ask for: the required ones plus ``columns``.
 
-    Examples
-    --------
-    >>> wire_columns(["psfFlux", "r:band"])
-    ['r:diaSourceId', 'r:diaObjectId', 'r:midpointMjdTai', 'r:band', 'r:psfFlux']
-    """
-    chosen = DEFAULT_COLUMNS if columns is None else columns
-    return list(dict.fromkeys(rubin_column(c) for c in (*REQUIRED_COLUMNS, *chosen)))
+def list_sources(
+    client: FinkClient, object_ids: Sequence[int], columns: Sequence[str] | None
+) -> dict[int, list[dict[str, Any]]]:
+    """Return each object's source records, listing objects in comma-separated batches."""
+    wanted = wire_columns(columns)
+    grouped: dict[int, list[dict[str, Any]]] = {oid: [] for oid in object_ids}
+    for start in range(0, len(object_ids), SOURCES_BATCH):
+        batch = list(object_ids[start : start + SOURCES_BATCH])
+        for record in client.source_records(batch, columns=wanted):
+            oid = record.get("r:diaObjectId")
+            if oid in grouped:
+                grouped[oid].append(record)
+            elif len(batch) == 1:
+                grouped[batch[0]].append(record)
+    return grouped
 
 
 def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCutouts | None]:
@@ -49,7 +59,7 @@ def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCut
     still cannot be decoded once retries are spent (a FITS request answered with an error
     text: the service's cutout store failed on it), or when its three kinds disagree in
     shape. Any other failure (the service unreachable, 5xx after every retry) stops the
-    build with the client's error.
+    work with the client's error.
     """
     fetch = client.cutout_arrays if planes == "data" else client.cutout_fits
 
@@ -70,23 +80,6 @@ def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCut
         return None
 
     return fetch_one
-
-
-def list_sources(
-    client: FinkClient, object_ids: Sequence[int], columns: Sequence[str] | None
-) -> dict[int, list[dict[str, Any]]]:
-    """Return each object's source records, listing objects in comma-separated batches."""
-    wanted = wire_columns(columns)
-    grouped: dict[int, list[dict[str, Any]]] = {oid: [] for oid in object_ids}
-    for start in range(0, len(object_ids), SOURCES_BATCH):
-        batch = list(object_ids[start : start + SOURCES_BATCH])
-        for record in client.source_records(batch, columns=wanted):
-            oid = record.get("r:diaObjectId")
-            if oid in grouped:
-                grouped[oid].append(record)
-            elif len(batch) == 1:
-                grouped[batch[0]].append(record)
-    return grouped
 
 
 class _Progress:
@@ -110,39 +103,47 @@ class _Progress:
             self._bar.close()
 
 
-def fetch_objects(
-    client: FinkClient,
-    plan: Sequence[tuple[int, list[dict[str, Any]]]],
-    planes: PlanesArg,
-    progress: bool | None,
-) -> Iterator[tuple[int, list[dict[str, Any]], dict[int, SourceCutouts], list[int]]]:
-    """Fetch the cutouts of every planned object, yielding each object once all its are in.
+def fetch_jobs(
+    client: FinkClient, jobs: Sequence[Job], progress: bool | None = False
+) -> Iterator[Fetched]:
+    """Fetch the cutouts of every job, yielding each job once all its sources are in.
 
-    Yields ``(object_id, records, cutouts, missing_ids)`` in plan order.
+    Jobs come back in the order given; an object with no source left to fetch comes back
+    at once.
     """
+    fetchers = {planes: _fetcher(client, planes) for planes in {job.planes for job in jobs}}
     tasks = [
-        (oid, parse_id(record["r:diaSourceId"], what="diaSourceId"))
-        for oid, records in plan
-        for record in records
+        (index, parse_id(record["r:diaSourceId"], what="diaSourceId"))
+        for index, job in enumerate(jobs)
+        for record in job.records
     ]
-    counts = {oid: len(rs) for oid, rs in plan}
-    fetch_one = _fetcher(client, planes)
+    left = [len(job.records) for job in jobs]
     bar = _Progress(progress, len(tasks), "cutouts")
-    records_of = dict(plan)
+    done = 0
     current: dict[int, SourceCutouts] = {}
     missing: list[int] = []
+
+    def fetch(task: tuple[int, int]) -> SourceCutouts | None:
+        return fetchers[jobs[task[0]].planes](task[1])
+
     try:
         # client.map keeps a bounded window in flight and yields in task order.
-        results = client.map(lambda task: fetch_one(task[1]), tasks)
-        for (oid, sid), got in zip(tasks, results, strict=True):
+        results = client.map(fetch, tasks)
+        for (index, sid), got in zip(tasks, results, strict=True):
+            while done < index:  # jobs with nothing to fetch
+                yield jobs[done], {}, []
+                done += 1
             bar.update()
             if got is None:
                 missing.append(sid)
             else:
                 current[sid] = got
-            counts[oid] -= 1
-            if counts[oid] == 0:
-                yield oid, records_of[oid], current, missing
+            left[index] -= 1
+            if left[index] == 0:
+                yield jobs[index], current, missing
                 current, missing = {}, []
+                done = index + 1
+        for index in range(done, len(jobs)):
+            yield jobs[index], {}, []
     finally:
         bar.close()

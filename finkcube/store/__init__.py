@@ -39,7 +39,14 @@ nodes from :mod:`~finkcube.store.nodes`, chunk files read by :mod:`~finkcube.sto
 
 from finkcube.store.layout import COMPLETE_ATTR, LAYOUT_VERSION, STORE_ATTR
 from finkcube.store.location import Store, locate
-from finkcube.store.read import is_complete, list_objects, open_cube, open_cubes, open_store
+from finkcube.store.read import (
+    cube_attributes,
+    is_complete,
+    list_objects,
+    open_cube,
+    open_cubes,
+    open_store,
+)
 from finkcube.store.stream import iter_cutouts
 from finkcube.store.summary import CubeSummary, StoreSummary, cube_summary, store_summary
 from finkcube.store.write import check_store, delete_cube, finalize_store, init_store, write_cube
@@ -52,6 +59,7 @@ __all__ = [
     "Store",
     "StoreSummary",
     "check_store",
+    "cube_attributes",
     "cube_summary",
     "delete_cube",
     "finalize_store",

@@ -87,6 +87,59 @@ def list_objects(
     return [int(g) for g, meta in groups.items() if not complete_only or marked_complete(meta)]
 
 
+def cube_attributes(
+    store: StoreLike,
+    object_ids: Iterable[int | str] | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Return the attributes of the store's complete cubes (how each was built), by id.
+
+    Reads each group's metadata document only, no array: the cheap way to learn the
+    ``planes``, ``size`` or ``api_url`` of many cubes.
+
+    Parameters
+    ----------
+    object_ids : iterable, optional
+        Only these objects (those without a complete cube are left out); default: all.
+
+    Raises
+    ------
+    StoreError
+        When ``store`` is not a finkcube store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from finkcube.names import KINDS
+    >>> from finkcube.cube import assemble_cube
+    >>> from finkcube.service.decode import stamps_from_arrays
+    >>> from finkcube.store import init_store, write_cube
+    >>> cut = stamps_from_arrays(5, {k: np.ones((30, 30), np.float32) for k in KINDS})
+    >>> rec = {"r:diaSourceId": 5, "r:midpointMjdTai": 60000.5, "r:band": "g"}
+    >>> init_store("memory://doc-attrs.zarr")
+    >>> write_cube(assemble_cube(42, [rec], {5: cut}, size=40), "memory://doc-attrs.zarr")
+    >>> cube_attributes("memory://doc-attrs.zarr")[42]["size"]
+    40
+    """
+    where = locate(store, storage_options)
+    with failures(where.url, "reading the cubes' attributes"):
+        root_meta(where)
+        if object_ids is None:
+            groups = object_groups(where)
+        else:
+            names = [group_name(oid) for oid in object_ids]
+            raw = where.read_many(f"{name}/{META}" for name in names)
+            groups = {name: loads_or_none(raw.get(f"{name}/{META}")) for name in names}
+    found = {}
+    for group, meta in groups.items():
+        if marked_complete(meta):
+            attrs = dict(meta.get("attributes", {}))  # type: ignore[union-attr]
+            attrs.pop(COMPLETE_ATTR, None)
+            found[int(group)] = attrs
+    return found
+
+
 def open_group(where: Store, group: str, chunks: Any) -> xr.Dataset:
     """Open one group with xarray (lazily indexed with ``chunks=None``, else dask)."""
     import zarr

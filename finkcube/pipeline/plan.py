@@ -1,0 +1,148 @@
+"""Planning: what a build or an update has to do, decided before any cutout is fetched.
+
+A plan is the list of :class:`~finkcube.pipeline.jobs.Job` to run and the results of the
+objects settled without fetching anything (already complete, unknown to the service, nothing
+new). Planning reads the store and lists sources (one request per 50 objects); it writes
+nothing, so a plan that finds nothing to do leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from finkcube.errors import InputError
+from finkcube.ids import parse_ids
+from finkcube.names import MISSING_ATTR, SOURCE_ID, PlanesArg, bare_column
+from finkcube.pipeline.fetch import list_sources
+from finkcube.pipeline.jobs import Job, as_columns, check_planes
+from finkcube.pipeline.report import UNKNOWN_OBJECT, ObjectResult
+from finkcube.service.client import FinkClient
+from finkcube.store import Store, check_store, cube_attributes, list_objects, open_cube
+
+__all__ = ["Plan", "plan_build", "plan_update", "stored_url", "update_targets"]
+
+logger = logging.getLogger(__name__)
+
+#: The cube attribute holding the source columns it was built with.
+_COLUMNS_ATTR = "source_columns"
+
+
+@dataclass(slots=True)
+class Plan:
+    """The jobs to run, and the results of the objects settled without fetching."""
+
+    jobs: list[Job] = field(default_factory=list)
+    settled: list[ObjectResult] = field(default_factory=list)
+    #: Whether a finkcube store is already at the target (a resumed build, an update).
+    resume: bool = False
+
+
+def _refuse_other_options(
+    store: Store, done: Sequence[int], planes: PlanesArg, size: int | None
+) -> None:
+    """InputError when a complete cube to skip was built with other planes or size."""
+    if not done:
+        return
+    for oid, attrs in cube_attributes(store, done).items():
+        had_planes, had_size = attrs.get("planes", "data"), attrs.get("size")
+        if (had_planes, had_size) != (planes, size):
+            raise InputError(
+                f"diaObjectId {oid} in {store} was built with planes={had_planes!r}, "
+                f"size={had_size!r}, not planes={planes!r}, size={size!r}; build into another "
+                "store, or pass --overwrite (overwrite=True) to rebuild this one"
+            )
+
+
+def plan_build(
+    client: FinkClient,
+    store: Store,
+    object_ids: Sequence[int],
+    *,
+    planes: PlanesArg,
+    size: int | None,
+    columns: Sequence[str] | None,
+    overwrite: bool,
+) -> Plan:
+    """Plan a build: skip the complete cubes, list the sources of the others.
+
+    The store is checked first, before any request (a path holding something else is
+    refused); a re-run with other ``planes`` or ``size`` than the complete cubes it would
+    skip is refused too, instead of silently skipping them.
+    """
+    resume = check_store(store, overwrite=overwrite) and not overwrite
+    complete = set(list_objects(store)) if resume else set()
+    done = [oid for oid in object_ids if oid in complete]
+    _refuse_other_options(store, done, planes, size)
+    plan = Plan(settled=[ObjectResult(oid, "skipped") for oid in done], resume=resume)
+    todo = [oid for oid in object_ids if oid not in complete]
+    listed = list_sources(client, todo, columns) if todo else {}
+    for oid in todo:
+        if listed[oid]:
+            job = Job(oid, tuple(listed[oid]), planes, size, as_columns(columns))
+            plan.jobs.append(job)
+        else:
+            logger.info("diaObjectId %s: %s", oid, UNKNOWN_OBJECT)
+            plan.settled.append(ObjectResult.unknown(oid))
+    return plan
+
+
+def update_targets(store: Store, object_ids: Iterable[int | str] | None) -> list[int]:
+    """The objects to update: the given ones (each must have a complete cube), or all."""
+    existing = list_objects(store)
+    ids = existing if object_ids is None else parse_ids(object_ids)
+    unknown = sorted(set(ids) - set(existing))
+    if unknown:
+        raise InputError(f"{store}: no complete cube for diaObjectId {unknown[0]}; build it first")
+    return ids
+
+
+def _known(
+    store: Store, ids: Sequence[int], workers: int
+) -> dict[int, tuple[int, str, tuple[str, ...], set[int]]]:
+    """Per cube: its epochs, planes, columns, and the diaSourceIds it holds or knows lack
+    cutouts. Cubes are opened ``workers`` at a time: on an object store each costs a few
+    round trips."""
+
+    def read(oid: int) -> tuple[int, str, tuple[str, ...], set[int]]:
+        cube = open_cube(store, oid)
+        held = {int(s) for s in cube[SOURCE_ID].values}
+        gone = {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
+        columns = tuple(bare_column(c) for c in cube.attrs[_COLUMNS_ATTR])
+        return cube.sizes["time"], cube.attrs.get("planes", "data"), columns, held | gone
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
+        return dict(zip(ids, pool.map(read, ids), strict=True))
+
+
+def stored_url(store: Store, ids: Sequence[int]) -> str | None:
+    """The service URL the first of ``ids`` was built from (None for an empty store)."""
+    if not ids:
+        return None
+    url = next(iter(cube_attributes(store, ids[:1]).values()), {}).get("api_url")
+    return str(url) if url else None
+
+
+def plan_update(client: FinkClient, store: Store, ids: Sequence[int]) -> Plan:
+    """Plan an update: list every object's sources again and keep the new ones.
+
+    Objects built alike (planes, columns) are listed together, in batches. A source is new
+    when the cube neither holds it nor knows it lacks cutouts.
+    """
+    known = _known(store, ids, client.workers)
+    alike: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for oid, (_, planes, columns, _) in known.items():
+        alike.setdefault((planes, columns), []).append(oid)
+    plan = Plan(resume=True)
+    for (planes, columns), oids in alike.items():
+        listed = list_sources(client, oids, list(columns))
+        for oid in oids:
+            epochs, _, _, seen = known[oid]
+            new = [r for r in listed[oid] if int(r["r:diaSourceId"]) not in seen]
+            if new:
+                plan.jobs.append(Job(oid, tuple(new), check_planes(planes), None, columns, True))
+            else:
+                plan.settled.append(ObjectResult(oid, "unchanged", epochs))
+    return plan

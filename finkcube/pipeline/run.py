@@ -1,0 +1,91 @@
+"""The one loop of builds and updates: fetch each job's cutouts, make its cube, write it.
+
+:func:`run_jobs` is what every executor runs: on this process for a local build or update,
+or inside one dask task per object on a cluster. A failure that concerns one object only
+(its stamps cannot be stacked, a merge refuses them) becomes that object's result; a failure
+of the service or of the store stops the loop with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+
+import xarray as xr
+
+from finkcube.cube.assemble import assemble_cube, merge_cubes
+from finkcube.cutouts import SourceCutouts
+from finkcube.errors import FinkcubeError
+from finkcube.pipeline.fetch import fetch_jobs
+from finkcube.pipeline.jobs import Job
+from finkcube.pipeline.report import ObjectResult
+from finkcube.service.client import FinkClient
+from finkcube.store import Store, open_cube, write_cube
+
+__all__ = ["make_cube", "run_jobs"]
+
+logger = logging.getLogger(__name__)
+
+#: The dask scheduler that reads a cube to merge: this process's threads, even when a
+#: dask.distributed client is the default (the read is small and the store is right here).
+_HERE = "threads"
+
+
+def make_cube(
+    job: Job,
+    url: str,
+    cutouts: Mapping[int, SourceCutouts],
+    missing: Sequence[int],
+    old: xr.Dataset | None = None,
+) -> xr.Dataset:
+    """The cube of a job: assembled anew, or ``old`` with the job's sources merged in."""
+    if old is not None:
+        return merge_cubes(old, job.records, cutouts, missing=missing)
+    return assemble_cube(
+        job.object_id,
+        job.records,
+        cutouts,
+        planes=job.planes,
+        size=job.size,
+        columns=job.cube_columns,
+        attrs={"api_url": url},
+    )
+
+
+def _finish(
+    job: Job,
+    url: str,
+    cutouts: Mapping[int, SourceCutouts],
+    missing: Sequence[int],
+    store: Store,
+) -> ObjectResult:
+    oid = job.object_id
+    old = None
+    if job.merge:
+        old = open_cube(store, oid).load(scheduler=_HERE)
+    try:
+        cube = make_cube(job, url, cutouts, missing, old)
+    except FinkcubeError as exc:
+        logger.error("diaObjectId %s: %s", oid, exc)
+        return ObjectResult(oid, "failed", error=str(exc))
+    write_cube(cube, store)
+    epochs = cube.sizes["time"]
+    added = epochs - (old.sizes["time"] if old is not None else 0)
+    logger.info("diaObjectId %s: %d epochs written, %d new", oid, epochs, added)
+    return ObjectResult(oid, "updated" if job.merge else "built", epochs, added, tuple(missing))
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    client: FinkClient,
+    store: Store,
+    *,
+    progress: bool | None = False,
+) -> Iterator[ObjectResult]:
+    """Fetch, make and write the cube of every job, yielding each object's result in turn.
+
+    The cutout requests of all jobs share the client's bounded pool; each cube is made and
+    written in the calling thread while the pool fetches the next objects.
+    """
+    for job, cutouts, missing in fetch_jobs(client, jobs, progress):
+        yield _finish(job, client.url, cutouts, missing, store)
