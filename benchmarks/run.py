@@ -15,6 +15,8 @@ B2  --objects generated objects (--bulk-sources sources each) into one store, ea
 B3  reading that store: ``open_store``, one object's cube, streaming every stamp, against
     reading the same float32 bytes from a plain ``.npy`` file (both warm in the page cache).
 B4  bytes on disk per stamp against the raw float32 size, and the store's chunks and codecs.
+B5  one object of 400 sources at the real service's regime (250 ms, 16 workers), each build
+    in a fresh process, against the bound and the plain-threads floor.
 
 The emulator runs in its own process (``benchmarks/_serve.py``) so that its threads do not
 compete with the measured client for the GIL.
@@ -32,18 +34,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import requests
+from _helpers import (
+    child_build,
+    median_run,
+    median_time,
+    plain_threads_fetch,
+    say,
+    served,
+    timed,
+    tree_bytes,
+)
 from _loop import documentation_loop
+from _regime import QUICK_REGIME, REGIME, bench_b5
 from _table import Row, machine, machine_line, render
 
 HERE = Path(__file__).resolve().parent
-ALL = ("B1", "B2", "B3", "B4")
+ALL = ("B1", "B2", "B3", "B4", "B5")
 
 FULL = {
     "object_sources": 400,
@@ -63,107 +74,6 @@ QUICK = {
     "bulk_latency_ms": 0.0,
     "repeats": 1,
 }
-
-
-# ------------------------------------------------------------------------------ helpers
-
-_T0 = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """Progress on stderr (the table goes to stdout)."""
-    print(f"[{time.perf_counter() - _T0:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def served(workdir: Path, **options: Any) -> Iterator[dict[str, Any]]:
-    """Run ``_serve.py`` in a subprocess; yield its ``{"url", "object", "warmup", "bulk"}``."""
-    cmd = [sys.executable, str(HERE / "_serve.py")]
-    for key, value in options.items():
-        if isinstance(value, tuple):
-            value = ",".join(map(str, value))
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
-    log = (workdir / f"emulator-{time.monotonic_ns()}.log").open("w")
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        if not first:
-            proc.wait(30)
-            log.flush()
-            raise RuntimeError(
-                f"the emulator exited ({proc.returncode}): " + Path(log.name).read_text()[-2000:]
-            )
-        yield json.loads(first)
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Return ``(seconds, result)`` of one call."""
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
-def _median_run(runs: list[tuple[float, Any]]) -> tuple[float, Any]:
-    """The ``(seconds, result)`` of the median run by time."""
-    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """The median wall time of ``repeats`` calls."""
-    return statistics.median(timed(fn)[0] for _ in range(max(1, repeats)))
-
-
-def child_build(url: str, store: Path, ids: list[int], workers: int, workdir: Path) -> dict:
-    """Build ``ids`` into ``store`` in a fresh Python process; return its figures."""
-    ids_file = workdir / f"ids-{len(ids)}.txt"
-    ids_file.write_text("\n".join(map(str, ids)) + "\n")
-    cmd = [sys.executable, str(HERE / "_child.py"), url, str(store), str(ids_file), str(workers)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the build of {len(ids)} objects failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def plain_threads_fetch(url: str, source_ids: list[int], workers: int) -> None:
-    """Fetch every cutout on ``workers`` plain threads sharing one session: the floor."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from requests.adapters import HTTPAdapter
-
-    with requests.Session() as session:
-        session.mount("http://", HTTPAdapter(pool_maxsize=workers))
-
-        def one(sid: int) -> bytes:
-            payload = {"diaSourceId": str(sid), "kind": "All", "output-format": "array"}
-            return session.post(url + "/api/v1/cutouts", json=payload).content
-
-        with ThreadPoolExecutor(workers) as pool:
-            for _ in pool.map(one, source_ids):
-                pass
-
-
-def tree_bytes(path: Path) -> tuple[int, int, int]:
-    """Return ``(apparent bytes, allocated bytes, files)`` of a folder, like ``du -b`` / ``du``."""
-    apparent = allocated = files = 0
-    for root, _, names in os.walk(path):
-        for name in names:
-            st = os.stat(os.path.join(root, name))
-            apparent += st.st_size
-            allocated += st.st_blocks * 512
-            files += 1
-    return apparent, allocated, files
 
 
 # ----------------------------------------------------------------------------------- B1
@@ -462,8 +372,8 @@ def bench_b3(
         t_plan.append(t)
         iter_runs.append(timed(lambda stream=stream: stream_iter(stream)))
         npy_runs.append(timed(stream_npy))
-    t_iter, n_iter = _median_run(iter_runs)
-    t_npy, n_npy = _median_run(npy_runs)
+    t_iter, n_iter = median_run(iter_runs)
+    t_npy, n_npy = median_run(npy_runs)
     t_cubes, n_cubes = timed(stream_cubes)
     t_zarr, n_zarr = timed(stream_zarr)
     assert n_iter == n_tree == n_npy == n_cubes == n_zarr, (n_iter, n_tree, n_npy, n_cubes)
@@ -686,6 +596,13 @@ def main(argv: list[str] | None = None) -> int:
             got, figures["B4"], layout = bench_b4(store)
             rows += got
             notes.append(f"B4: store layout of `cutout`: {layout}")
+        if "B5" in args.only:
+            regime = dict(QUICK_REGIME if args.quick else REGIME)
+            if args.repeats is not None:
+                regime["repeats"] = args.repeats
+            got, figures["B5"] = bench_b5(regime, workdir, notes)
+            rows += got
+            say("\n" + render(got))
     info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     info["seconds"] = time.perf_counter() - started
     print(render(rows))

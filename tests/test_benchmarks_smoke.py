@@ -31,6 +31,9 @@ EXPECTED_ROWS = [
     "B3e",
     "B4a",
     "B4b",
+    "B5a",
+    "B5b",
+    "B5c",
 ]
 
 
@@ -67,6 +70,9 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
     assert figures["figures"]["B3"]["stamps"] == figures["figures"]["B4"]["stamps"]
     assert figures["figures"]["B3"]["bytes"] == figures["figures"]["B4"]["padded_bytes"]
     assert "chunks" in figures["figures"]["B4"]["layout"]
+    b5 = figures["figures"]["B5"]
+    assert len(b5["build_store_s"]) == len(b5["fresh_process_s"]) == 1
+    assert b5["bound_s"] == pytest.approx(b5["sources"] * 0.025 / 16)
 
 
 def test_only_rejects_an_unknown_benchmark() -> None:
