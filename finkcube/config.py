@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -17,6 +18,12 @@ TIMEOUT_ENV = "FINKCUBE_TIMEOUT"
 RETRIES_ENV = "FINKCUBE_RETRIES"
 
 N = TypeVar("N", int, float)
+
+#: What each variable must hold, as (words for the error message, the check).
+_ACCEPTS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    TIMEOUT_ENV: ("a number of seconds > 0", lambda v: math.isfinite(v) and v > 0),
+    RETRIES_ENV: ("an integer >= 0", lambda v: v >= 0),
+}
 
 
 def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -37,7 +44,8 @@ def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) ->
     Raises
     ------
     InputError
-        For any other scheme or a URL with no host.
+        For any other scheme or a URL with no host; the message names ``FINKCUBE_URL``
+        when the URL came from it.
 
     Examples
     --------
@@ -47,11 +55,13 @@ def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) ->
     'http://127.0.0.1:8000'
     """
     environ = os.environ if env is None else env
-    chosen = url or environ.get(URL_ENV) or DEFAULT_URL
+    from_env = environ.get(URL_ENV) if not url else None
+    chosen = url or from_env or DEFAULT_URL
     parts = urlsplit(chosen)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        where = f" (from {URL_ENV}: fix or unset the variable)" if from_env else ""
         raise InputError(
-            f"invalid service URL {chosen!r}: expected http://HOST[:PORT] or https://HOST"
+            f"invalid service URL {chosen!r}{where}: expected http://HOST[:PORT] or https://HOST"
         )
     return chosen.rstrip("/")
 
@@ -81,7 +91,9 @@ def resolve_number(
     Raises
     ------
     InputError
-        When the variable does not parse.
+        When the variable does not parse, or holds a value out of range (a timeout that is
+        not a positive number of seconds, a negative number of retries); the message names
+        the variable. An explicit ``value`` is the caller's to check.
 
     Examples
     --------
@@ -89,13 +101,21 @@ def resolve_number(
     5.0
     >>> resolve_number(2.0, "FINKCUBE_TIMEOUT", 30.0, float, env={"FINKCUBE_TIMEOUT": "5"})
     2.0
+    >>> resolve_number(None, "FINKCUBE_RETRIES", 3, int, env={"FINKCUBE_RETRIES": "-1"})
+    Traceback (most recent call last):
+    ...
+    finkcube.errors.InputError: invalid FINKCUBE_RETRIES='-1': expected an integer >= 0; ...
     """
     if value is not None:
         return value
     text = (os.environ if env is None else env).get(name, "").strip()
     if not text:
         return default
+    expected, accepts = _ACCEPTS.get(name, (f"a {cast.__name__} number", math.isfinite))
     try:
-        return cast(text)
+        number = cast(text)
     except ValueError:
-        raise InputError(f"invalid {name}={text!r}: expected a {cast.__name__} number") from None
+        number = None
+    if number is None or not accepts(number):
+        raise InputError(f"invalid {name}={text!r}: expected {expected}; fix or unset the variable")
+    return number

@@ -67,6 +67,8 @@ def test_missing_objects_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ["build", "1", "--out", "s.zarr", "--planes", "some"],
         ["build", "1", "--out", "s.zarr", "--workers", "0"],
         ["emulator", "--faults", "2"],
+        ["emulator", "--port", "65536"],
+        ["emulator", "--latency-ms", "nan"],
         ["frobnicate"],
         [],
     ],

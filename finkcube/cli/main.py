@@ -1,34 +1,48 @@
 """The ``finkcube`` command line: argparse, one function per command, errors as one line.
 
-``main(argv) -> int`` never raises for a user error: an :class:`~finkcube.errors.InputError`
-or :class:`~finkcube.errors.NotFoundError` prints ``finkcube: error: ...`` and returns 2, any
-other :class:`~finkcube.errors.FinkcubeError` returns 1.
+``main(argv) -> int`` never raises and never prints a traceback (unless ``-vv``): every
+failure is one ``finkcube: error: ...`` line on stderr and an exit status:
+
+- 2: a usage or input error the user must fix (:class:`~finkcube.errors.InputError`,
+  :class:`~finkcube.errors.NotFoundError`, a refused store);
+- 1: a failure while working (any other :class:`~finkcube.errors.FinkcubeError`, an
+  :class:`OSError` such as a full disk, or an unexpected error, reported as a bug);
+- 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
-import threading
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from finkcube._version import __version__
+from finkcube.cli.outcome import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    classify,
+    one_line,
+    report_failures,
+    show_warning,
+    unknown_message,
+)
 from finkcube.config import resolve_url
-from finkcube.errors import FinkcubeError, InputError, NotFoundError
+from finkcube.errors import InputError
 from finkcube.ids import parse_id, read_objects_file
 from finkcube.names import DEFAULT_URL, PLANES_ARGS, URL_ENV
 
-if TYPE_CHECKING:
-    from finkcube.pipeline.build import BuildReport
-
 __all__ = ["main", "main_entry"]
 
-logger = logging.getLogger("finkcube")
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+logger = logging.getLogger(__name__)
 
 
 class _UsageError(Exception):
@@ -50,7 +64,12 @@ def _number(
             value = cast(text)
         except ValueError:
             value = None
-        if value is None or value < low or (high is not None and value > high):
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < low
+            or (high is not None and value > high)
+        ):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
@@ -60,6 +79,7 @@ def _number(
 _positive_int = _number(int, 1, None, "a positive integer")
 _rate = _number(float, 0.0, 1.0, "a number in [0, 1]")
 _non_negative = _number(float, 0.0, None, "a number >= 0")
+_port = _number(int, 0, 65535, "a port number in 0..65535 (0: a free port)")
 
 
 def _add_url(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"finkcube {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log messages (-vv: debug, and the traceback of an error)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -104,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="serve the Fink LSST API emulator")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0: a free port")
+    p.add_argument("--port", type=_port, default=0, help="0..65535; 0: a free port")
     p.add_argument("--alerts", nargs="+", type=Path, default=[], metavar="FILE.avro")
     p.add_argument("--latency-ms", type=_non_negative, default=0.0, metavar="MS")
     p.add_argument("--faults", type=_rate, default=0.0, metavar="RATE")
@@ -137,94 +161,33 @@ def _object_ids(args: argparse.Namespace) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-#: How many unknown ids an error line names before it only counts the others.
-_NAMED_IDS = 5
-
-
-def _unknown_message(ids: Sequence[int]) -> str:
-    """One line naming the objects the service lists no source for."""
-    named = ", ".join(str(i) for i in ids[:_NAMED_IDS])
-    more = f" and {len(ids) - _NAMED_IDS} more" if len(ids) > _NAMED_IDS else ""
-    noun = "diaObjectId" if len(ids) == 1 else "diaObjectIds"
-    return f"the service lists no source for {noun} {named}{more}: unknown object? check the id"
-
-
-def _report_failures(report: BuildReport) -> int:
-    """Print the failed objects (unknown ones on one line); 2 if all are unknown, else 1."""
-    failed = report.failed
-    unknown = [r.object_id for r in failed if r.not_found]
-    for result in failed:
-        if not result.not_found:
-            print(
-                f"finkcube: diaObjectId {result.object_id} failed: {result.error}",
-                file=sys.stderr,
-            )
-    if unknown:
-        print(f"finkcube: error: {_unknown_message(unknown)}", file=sys.stderr)
-    if not failed:
-        return EXIT_OK
-    return EXIT_USAGE if len(unknown) == len(failed) else EXIT_FAILURE
-
-
-def _warm_up() -> None:
-    """Pay xarray's first-use cost on a thread while a build waits for the service.
-
-    The first xarray object a process makes imports dask and looks up xarray's plug-ins
-    (some 300 modules, about 0.45 s here). A command builds its first cube only after the
-    last reply, so a one-object build paid it after all its requests; on this thread it
-    overlaps the requests. The thread is not a daemon: an early exit waits for it.
-    """
-
-    def work() -> None:
-        import xarray as xr
-
-        xr.Dataset(coords={"time": [0.0]})
-
-    threading.Thread(target=work, name="finkcube-warm-up").start()
-
-
 def _cmd_build(args: argparse.Namespace) -> int:
     ids = _object_ids(args)
     args.url = resolve_url(args.url)
-    _warm_up()
     from finkcube.pipeline.build import build_store
 
-    if args.scheduler:
-        from finkcube.pipeline.distributed import build_store_distributed
-
-        report = build_store_distributed(
-            ids,
-            args.out,
-            scheduler=args.scheduler,
-            url=args.url,
-            planes=args.planes,
-            size=args.size,
-            workers=args.workers,
-            overwrite=args.overwrite,
-        )
-    else:
-        report = build_store(
-            ids,
-            args.out,
-            url=args.url,
-            planes=args.planes,
-            size=args.size,
-            workers=args.workers,
-            overwrite=args.overwrite,
-            progress=None,
-        )
+    report = build_store(
+        ids,
+        args.out,
+        url=args.url,
+        planes=args.planes,
+        size=args.size,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=None,
+        scheduler=args.scheduler or None,
+    )
     if report.results and all(r.not_found for r in report.results):
         unknown = [r.object_id for r in report.results]
-        print(f"finkcube: error: {_unknown_message(unknown)}; nothing written", file=sys.stderr)
+        print(f"finkcube: error: {unknown_message(unknown)}; nothing written", file=sys.stderr)
         return EXIT_USAGE
     print(report.summary())
-    return _report_failures(report)
+    return report_failures(report)
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
     if args.url is not None:
         args.url = resolve_url(args.url)
-    _warm_up()
     from finkcube.pipeline.update import update_store
 
     report = update_store(
@@ -235,7 +198,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         scheduler=args.scheduler or None,
     )
     print(report.summary())
-    return _report_failures(report)
+    return report_failures(report)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -304,8 +267,29 @@ def _configure_logging(verbosity: int) -> None:
     root.propagate = False
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Run the command, turning every exception into one stderr line and an exit status."""
+    try:
+        # Warnings as one line each, for this command only (restored on the way out).
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("finkcube: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        code, line = classify(exc, args)
+        if args.verbose >= 2:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(line, file=sys.stderr)
+        return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``finkcube`` command line and return its exit status.
+
+    Never raises (``--help`` and ``--version`` return 0 after printing) and writes any error
+    as one line on stderr; ``-vv`` adds the traceback.
 
     Parameters
     ----------
@@ -315,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 success; 1 a failure while working (network, server); 2 a usage or input error.
+        0 success; 1 a failure while working (network, server, disk, or a bug); 2 a usage
+        or input error (bad id, bad option, refused store); 130 interrupted.
 
     Examples
     --------
@@ -326,25 +311,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:
-        print(f"finkcube: error: {exc}", file=sys.stderr)
+        print(f"finkcube: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
     _configure_logging(args.verbose)
-    try:
-        return _COMMANDS[args.command](args)
-    except (InputError, NotFoundError) as exc:
-        print(f"finkcube: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FinkcubeError as exc:
-        print(f"finkcube: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("finkcube: interrupted", file=sys.stderr)
-        return 130
+    return _run(args)
 
 
 def main_entry() -> NoReturn:
-    """The console script: ``raise SystemExit(main())``."""
-    raise SystemExit(main())
+    """The console script: ``raise SystemExit(main())``, quiet when stdout closes early.
+
+    When the reader of stdout goes away (``finkcube info STORE | head -1``), the output still
+    buffered cannot be written; stdout is pointed at the null device so that the interpreter
+    prints nothing more when it exits.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = code or EXIT_FAILURE
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -103,8 +103,9 @@ def complete_meta(where: Store, group: str, meta: dict[str, Any] | None) -> dict
     """A group's metadata if it is a complete cube, else the error that says why not."""
     if meta is None and where.fs.exists(where.path(group)):
         meta = {}  # files but no group document: a write cut short before its last file
+    if meta is None or not marked_complete(meta):
+        root_meta(where)  # outside a finkcube store, the error says so first
     if meta is None:
-        root_meta(where)
         raise NotFoundError(
             f"no cube of diaObjectId {group} in {where.url}; "
             f"see what is there with `finkcube info {where.url}`"
