@@ -146,7 +146,10 @@ def open_group(where: Store, group: str, chunks: Any) -> xr.Dataset:
     from xarray.backends import ZarrStore
 
     zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
-    ds = xr.open_dataset(where.path(group), engine="zarr", store=ZarrStore(zgroup), chunks=chunks)
+    # The group's full URL (protocol included) names it for dask's tokens: a bare path of a
+    # memory:// or s3:// store would be taken for a local file by older xarray.
+    name = where.fs.unstrip_protocol(where.path(group))
+    ds = xr.open_dataset(name, engine="zarr", store=ZarrStore(zgroup), chunks=chunks)
     ds.attrs.pop(COMPLETE_ATTR, None)
     if chunks is None:
         return ds
