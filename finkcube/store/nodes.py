@@ -50,15 +50,17 @@ class LazyArray(xr.backends.BackendArray):
     come back as Python ``str`` objects, as in :func:`open_cube`.
     """
 
-    def __init__(self, where: Store, path: str, meta: Mapping[str, Any]) -> None:
-        self.where, self.path, self.meta = where, path, meta
+    def __init__(
+        self, where: Store, path: str, meta: Mapping[str, Any], boolean: bool = False
+    ) -> None:
+        self.where, self.path, self.meta, self.boolean = where, path, meta, boolean
         self.shape = tuple(int(n) for n in meta["shape"])
-        self.dtype = _dtype(meta.get("data_type"))
+        self.dtype = np.dtype(bool) if boolean else _dtype(meta.get("data_type"))
         self._reader: ChunkReader | None = None
         self._array: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"where": self.where, "path": self.path, "meta": self.meta}
+        return {"where": self.where, "path": self.path, "meta": self.meta, "boolean": self.boolean}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -72,7 +74,8 @@ class LazyArray(xr.backends.BackendArray):
 
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         with failures(self.where.url, f"reading {self.path}"):
-            return self._read_unchecked(key)
+            values = self._read_unchecked(key)
+        return values.astype(bool) if self.boolean else values
 
     def _read_unchecked(self, key: tuple[Any, ...]) -> np.ndarray:
         if self._reader is None and self._array is None:
@@ -143,7 +146,7 @@ def fast_cube(
     import pandas as pd
     from xarray.core import indexing
 
-    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    members = (meta.get(CONSOLIDATED) or {}).get("metadata", {})
     if time is None or not members or "time" not in members:
         return None
     coord_names = set()
@@ -151,6 +154,10 @@ def fast_cube(
     for name, array in members.items():
         dtype = _dtype(array.get("data_type"))
         attrs = dict(array.get("attributes", {}))
+        # xarray before 2026.9 stores a boolean array as int8 with the attribute dtype=bool.
+        boolean = dtype == np.dtype(np.int8) and attrs.get("dtype") == "bool"
+        if boolean:
+            del attrs["dtype"]
         coord_names.update(str(attrs.pop("coordinates", "")).split())
         fill = attrs.pop("_FillValue", None)
         if (
@@ -161,7 +168,7 @@ def fast_cube(
             or not isinstance(array.get("dimension_names"), list)
         ):
             return None
-        specs[name] = (tuple(array["dimension_names"]), array, attrs)
+        specs[name] = (tuple(array["dimension_names"]), array, attrs, boolean)
     dims = {d for spec in specs.values() for d in spec[0]}
     n_planes = int(specs.get("plane", ((), {"shape": [0]}))[1]["shape"][0])
     if specs.get("kind", ((), {"shape": [0]}))[1]["shape"] != [len(KINDS)] or not (
@@ -181,10 +188,10 @@ def fast_cube(
         "plane": plane[1],
     }
     data_vars: dict[str, Any] = {}
-    for name, (var_dims, array, attrs) in specs.items():
+    for name, (var_dims, array, attrs, boolean) in specs.items():
         if name in coords:
             continue
-        lazy = indexing.LazilyIndexedArray(LazyArray(where, f"{group}/{name}", array))
+        lazy = indexing.LazilyIndexedArray(LazyArray(where, f"{group}/{name}", array, boolean))
         target = coords if name in coord_names or name in dims else data_vars
         target[name] = xr.Variable(var_dims, lazy, attrs)
     attrs = {k: v for k, v in meta.get("attributes", {}).items() if k != COMPLETE_ATTR}
@@ -197,7 +204,7 @@ def groups_metadata(where: Store, root: Mapping[str, Any]) -> dict[str, dict[str
     A finalised root lists the complete groups only, and no write leaves it stale (every
     write first drops it); otherwise each group's ``zarr.json`` is read.
     """
-    flat = root.get(CONSOLIDATED, {}).get("metadata")
+    flat = (root.get(CONSOLIDATED) or {}).get("metadata")
     if not flat:
         return object_groups(where)
     groups: dict[str, dict[str, Any] | None] = {}

@@ -240,7 +240,7 @@ def open_cube(
 def _dask_backed(ds: xr.Dataset, meta: Mapping[str, Any]) -> xr.Dataset:
     """A lazy node as :func:`open_cube` gives it: data as dask in the stored chunks, the small
     per-epoch coordinates read into memory (straight from their chunk files, not by dask)."""
-    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    members = (meta.get(CONSOLIDATED) or {}).get("metadata", {})
     loaded, chunked = {}, {}
     for name, var in ds.variables.items():
         if name in ds.indexes:
@@ -322,7 +322,7 @@ def _lazy_cubes(
     times = where.read_many(
         f"{g}/time/c/0"
         for g, meta in complete.items()
-        if raw_time(meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time", {}))
+        if raw_time((meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time", {}))
     )
     nodes = {}
     for group, meta in complete.items():
@@ -358,7 +358,8 @@ def open_cubes(
     with failures(where.url, "opening cubes"):
         root = root_meta(where)
         # A finalised root lists the complete cubes; any other is read from its group.
-        groups = groups_metadata(where, root) if root.get(CONSOLIDATED, {}).get("metadata") else {}
+        finalised = (root.get(CONSOLIDATED) or {}).get("metadata")
+        groups = groups_metadata(where, root) if finalised else {}
         unlisted = [g for g in wanted if groups.get(g) is None]
         raw = where.read_many(f"{g}/{META}" for g in unlisted)
         groups.update({g: loads_or_none(raw.get(f"{g}/{META}")) for g in unlisted})

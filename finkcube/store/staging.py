@@ -35,12 +35,10 @@ def _consolidate(staged: Any, path: str) -> None:
     lock keeps concurrent writes from restoring each other's warning filters.
     """
     import zarr
-    from zarr.errors import ZarrUserWarning
 
+    # A UserWarning: newer zarr raises it as its subclass zarr.errors.ZarrUserWarning.
     with _CONSOLIDATING, warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", "Consolidated metadata is currently not part", ZarrUserWarning
-        )
+        warnings.filterwarnings("ignore", "Consolidated metadata is currently", UserWarning)
         zarr.consolidate_metadata(staged, path=path, zarr_format=3)
 
 

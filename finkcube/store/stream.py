@@ -77,7 +77,7 @@ def _plan(where: Store, object_ids: Iterable[int | str] | None, variable: str) -
                 f"the cube of diaObjectId {oid} in {where.url} was not completely written "
                 "(interrupted build?); run `finkcube build` again to redo it"
             )
-        array = meta.get(CONSOLIDATED, {}).get("metadata", {}).get(variable)
+        array = (meta.get(CONSOLIDATED) or {}).get("metadata", {}).get(variable)
         if array is None or array.get("node_type") != "array":
             raise InputError(
                 f"the cube of diaObjectId {oid} has no array {variable!r} "

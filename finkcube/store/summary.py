@@ -121,7 +121,7 @@ def _sizes(where: Store) -> dict[str, int]:
 
 def _fast_times(meta: Mapping[str, Any]) -> bool:
     """Whether the group's ``time`` array is one raw chunk, read here with a plain read."""
-    time = meta.get(CONSOLIDATED, {}).get("metadata", {}).get("time")
+    time = (meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time")
     return isinstance(time, dict) and raw_time(time)
 
 
@@ -130,7 +130,7 @@ def _facts(
 ) -> tuple[list[int], np.ndarray | None]:
     """The shape of the group's ``cutout`` and its times: from the metadata and the raw
     ``time`` chunk when it has both, else read with zarr-python."""
-    members = meta.get(CONSOLIDATED, {}).get("metadata", {})
+    members = (meta.get(CONSOLIDATED) or {}).get("metadata", {})
     shape = members.get(CUTOUT_VAR, {}).get("shape")
     if shape is not None and _fast_times(meta):
         n = int(members["time"]["shape"][0])

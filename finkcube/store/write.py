@@ -295,7 +295,7 @@ def delete_cube(
 
 def _members(where: Store, group: str, meta: Mapping[str, Any]) -> list[str]:
     """The names of a group's arrays: from its consolidated metadata, else from a listing."""
-    members = meta.get(CONSOLIDATED, {}).get("metadata")
+    members = (meta.get(CONSOLIDATED) or {}).get("metadata")
     if isinstance(members, dict) and members:
         return [str(name) for name in members]
     where.fs.invalidate_cache(where.path(group))
