@@ -7,19 +7,16 @@ of our choosing, a self-signed certificate).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-import requests
 import xarray as xr
 
 from finkcube import FinkClient, build_store, open_cube, open_store
@@ -39,7 +35,6 @@ from finkcube.errors import (
     IncompleteCubeError,
     InputError,
     ServiceError,
-    TransportError,
 )
 from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.store import COMPLETE_ATTR, list_objects, store_summary
@@ -61,12 +56,11 @@ class ScriptedServer:
     ``received`` the headers and body of each request.
     """
 
-    def __init__(self, replies: Sequence[Reply], tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, replies: Sequence[Reply]) -> None:
         self.replies = list(replies)
         self.hits: list[str] = []
         self.received: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
-        self._tls = tls
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,14 +85,12 @@ class ScriptedServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+        return f"http://{host}:{port}"
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()
@@ -422,61 +414,7 @@ def test_info_refuses_an_incomplete_cube(
 # ---------------------------------------------------------------- security
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no CA signed, and its key."""
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def test_tls_is_verified(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    with ScriptedServer([(200, {}, b"[]")], tls=context) as server:
-        with _client(server.url) as client:
-            with pytest.raises(TransportError, match="TLS failure") as info:
-                client.source_records(42)
-        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
-        assert "attempts" not in str(info.value)  # a TLS failure is not retried
-        assert server.hits == []
-        # The same server, its certificate trusted: the failure above was verification.
-        with requests.Session() as session:
-            session.verify = str(cert)
-            session.trust_env = False  # else $REQUESTS_CA_BUNDLE wins over session.verify
-            with _client(server.url, session=session) as trusting:
-                assert trusting.source_records(42) == []
-        assert server.hits == [SOURCES_PATH]
+# TLS verification is tested in tests/test_transport.py (a self-signed loopback server).
 
 
 @pytest.mark.parametrize(
