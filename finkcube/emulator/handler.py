@@ -4,7 +4,9 @@ One thread per connection, HTTP/1.1 keep-alive (every reply has a Content-Length
 listen backlog of 128 and no cap on threads. The handler reads the request (bodies above
 ``max_body_bytes`` get a 413), asks its :class:`Backend` for a fault, waits the latency,
 and sends what :func:`~.app.handle` answers. :class:`~.server.Emulator` is the backend: it
-runs this server and keeps the counters.
+runs this server and keeps the counters. A request carrying the
+:data:`~.faults.FORCED_FAULT_HEADER` header gets the hostile reply it asks for instead
+(:func:`~.faults.forced_fault`; not counted among the drawn faults).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from finkcube.emulator.app import Reply, handle, internal_error
+from finkcube.emulator.faults import (
+    FORCED_FAULT_HEADER,
+    ForcedFault,
+    compressed_fits,
+    deep_json,
+    forced_fault,
+    junk_chunks,
+)
 
 if TYPE_CHECKING:
     from finkcube.emulator.catalog import Catalog
@@ -145,6 +155,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             if isinstance(body, Reply):
                 self._send(body)
                 return
+            forced = forced_fault(self.headers.get(FORCED_FAULT_HEADER))
+            if forced is not None and parts.path.startswith(_API_PREFIX):
+                self._force(forced, backend, self._answer(backend.catalog, method, parts, body))
+                return
             fault = None
             if parts.path.startswith(_API_PREFIX):
                 fault = backend.draw_fault(_request_key(method, parts, body))
@@ -173,6 +187,31 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault == "stall":
             backend.pause(backend.stall_s)
         return False  # a stall or a truncated reply: the reply is still sent
+
+    def _force(self, fault: ForcedFault, backend: Backend, reply: Reply) -> None:
+        """Send the hostile reply ``fault`` asks for (``reply`` is the real one), then close."""
+        logger.debug("forced fault %s on %s", fault, self.path)
+        self.close_connection = True
+        if fault.kind == "deep-json":
+            reply = Reply(200, deep_json(int(fault.value)))
+        elif fault.kind == "huge-fits":
+            reply = Reply(200, compressed_fits(int(fault.value)), "application/octet-stream")
+        elif fault.kind in ("oversize", "drip"):
+            size = int(fault.value) if fault.kind == "oversize" else len(reply.body)
+            self.send_response(200 if fault.kind == "oversize" else reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(size))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            pieces = junk_chunks(size) if fault.kind == "oversize" else iter(reply.body)
+            with contextlib.suppress(OSError):  # the client hung up: what it asked for
+                for piece in pieces:
+                    self.wfile.write(piece if isinstance(piece, bytes) else bytes((piece,)))
+                    self.wfile.flush()
+                    if fault.kind == "drip":
+                        backend.pause(fault.value)
+            return
+        self._send(reply)
 
     def _answer(self, catalog: Catalog, method: str, parts: SplitResult, body: bytes) -> Reply:
         query: dict[str, str] = {}

@@ -1,31 +1,28 @@
 """HTTP client of the Fink LSST API: one pooled session, timeouts, retries, error mapping.
 
 :class:`FinkClient` only moves bytes, through ``requests.Session.post``; the reply bodies are
-decoded by the pure functions of :mod:`finkcube.service.decode` (inside the retry loop, so
-that a garbled reply is asked again). Payloads are built and checked by
-:mod:`finkcube.service.payloads`, replies read beyond decoding by
-:mod:`finkcube.service.replies`, the session made by :mod:`finkcube.service.transport`; what
-a failed try gets is decided by :mod:`finkcube.service.retry`, and :meth:`FinkClient.map`
-runs on :mod:`finkcube.service.pool`.
+decoded by the pure functions of :mod:`finkcube.service.decode` (inside the retry loop of
+:mod:`finkcube.service.exchange`, so that a garbled reply is asked again). Payloads are built
+and checked by :mod:`finkcube.service.payloads`, replies read beyond decoding by
+:mod:`finkcube.service.replies`, the session made and each body read (capped, within a
+deadline: :mod:`finkcube.service.limits`) by :mod:`finkcube.service.transport`; what a
+failed try gets is decided by :mod:`finkcube.service.retry`, and :meth:`FinkClient.map` runs
+on :mod:`finkcube.service.pool`.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import requests
-import urllib3
 
 from finkcube.config import RETRIES_ENV, TIMEOUT_ENV, resolve_number, resolve_url
-from finkcube.errors import DecodeError, InputError, NotFoundError
+from finkcube.errors import InputError
 from finkcube.ids import parse_id
-from finkcube.names import CUTOUTS_PATH, KIND_ALL, KINDS, SOURCE_ID, SOURCES_PATH
+from finkcube.names import CUTOUTS_PATH, KIND_ALL, KINDS, OBJECT_ID, SOURCE_ID, SOURCES_PATH
 from finkcube.names import PNG_OPTIONS as PNG_OPTIONS  # importable from here, as before
 from finkcube.service.decode import (
     SourceCutouts,
@@ -35,6 +32,13 @@ from finkcube.service.decode import (
     decode_source_records,
     stamps_from_arrays,
     stamps_from_fits,
+)
+from finkcube.service.exchange import Exchange
+from finkcube.service.limits import (
+    MAX_CUTOUT_BYTES,
+    MAX_ROWS_PER_OBJECT,
+    MAX_SOURCES_BYTES,
+    check_cap,
 )
 from finkcube.service.payloads import (
     check_number,
@@ -47,15 +51,11 @@ from finkcube.service.payloads import (
 from finkcube.service.pool import OrderedPool
 from finkcube.service.replies import (
     decode_png,
-    final_error,
-    one_line,
     open_fits,
     records_table,
-    send_error,
-    status_error,
 )
-from finkcube.service.retry import Event, GiveUp, Limits, Outcome, decide
-from finkcube.service.transport import failure_event, make_session
+from finkcube.service.retry import Limits
+from finkcube.service.transport import make_session
 
 if TYPE_CHECKING:
     from astropy.io.fits import HDUList
@@ -63,22 +63,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FinkClient"]
 
-logger = logging.getLogger(__name__)
-
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Defaults of the settings an argument or FINKCUBE_TIMEOUT / FINKCUBE_RETRIES can change.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    """A failed try: what happened, and the error it ends with if it is not asked again."""
-
-    outcome: Outcome
-    error: Exception
+#: A try's total deadline, when none is given, is this many times the timeout.
+DEADLINE_TIMEOUTS = 4
 
 
 class FinkClient:
@@ -98,6 +90,11 @@ class FinkClient:
     timeout : float, optional
         Seconds to wait for a connection or for the next bytes of a reply (default:
         ``$FINKCUBE_TIMEOUT``, else 30).
+    deadline : float or None, optional
+        Most seconds one try may take in all, from sending the request to the last byte of
+        its reply (default: 4 times ``timeout``). ``timeout`` bounds each wait only: a server
+        dripping its reply a byte at a time would hold a request for ever without it. A try
+        past its deadline is cut and counts as a timeout (retried as one).
     retries : int, optional
         How many times (default: ``$FINKCUBE_RETRIES``, else 5) a failed request is asked
         again (5xx, 429, timeouts, dropped connections, truncated or undecodable replies;
@@ -109,6 +106,12 @@ class FinkClient:
     env : mapping, optional
         Environment read for ``FINKCUBE_URL``, ``FINKCUBE_TIMEOUT`` and ``FINKCUBE_RETRIES``
         (default: ``os.environ``).
+    max_cutout_bytes, max_sources_bytes : int, optional
+        The largest reply body accepted for a cutout (default 8 MiB) and for a sources
+        request (default 256 MiB); see :mod:`finkcube.service.limits`. A larger reply, or one
+        holding more than 10,000 records per object asked, is refused while it arrives with
+        an :class:`~finkcube.errors.DecodeError` naming the request and the cap, and is not
+        asked again (the same request would get the same reply).
 
     Examples
     --------
@@ -133,6 +136,9 @@ class FinkClient:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         env: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        max_cutout_bytes: int = MAX_CUTOUT_BYTES,
+        max_sources_bytes: int = MAX_SOURCES_BYTES,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"invalid workers {workers!r}: expected a positive integer")
@@ -143,17 +149,24 @@ class FinkClient:
         check_number("timeout", timeout, positive=True)
         check_number("backoff", backoff)
         check_number("max_backoff", max_backoff)
+        if deadline is not None:
+            check_number("deadline", deadline, positive=True)
         self.url = resolve_url(url, env)
         self.workers = workers
         self.timeout = float(timeout)
+        self.deadline = DEADLINE_TIMEOUTS * self.timeout if deadline is None else float(deadline)
+        self.max_cutout_bytes = check_cap("max_cutout_bytes", max_cutout_bytes)
+        self.max_sources_bytes = check_cap("max_sources_bytes", max_sources_bytes)
         self.retries = retries
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self._limits = Limits(retries, self.backoff, self.max_backoff)
         self._own_session = session is None
         self._session = make_session(workers) if session is None else session
-        self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
-        self._in_flight = threading.BoundedSemaphore(workers)
+        self._exchange = Exchange(
+            self._session, {"User-Agent": user_agent(), "Accept": "*/*"}, self.timeout,
+            self.deadline, self._limits, threading.BoundedSemaphore(workers),
+        )  # fmt: skip
         self._pool = OrderedPool(workers, "finkcube-client")
 
     def __repr__(self) -> str:
@@ -178,51 +191,11 @@ class FinkClient:
     def _post(
         self, path: str, payload: dict[str, Any], decode: Callable[[bytes], T], what: str
     ) -> T:
-        """POST ``payload`` and return ``decode(body)``, asking again as :func:`decide` says."""
-        url = self.url + path
-        internal_errors = 0  # HTTP 500 replies so far
-        attempt = 0
-        while True:
-            tried = self._try(url, payload, decode, what)
-            if not isinstance(tried, _Failed):
-                return tried
-            outcome, error = tried.outcome, tried.error
-            internal_errors += outcome.internal_error
-            decision = decide(attempt, outcome, self._limits, internal_errors=internal_errors)
-            if isinstance(decision, GiveUp):
-                if decision.spent:
-                    raise final_error(what, url, error, attempt + 1) from error
-                raise error
-            attempt += 1
-            logger.info(
-                "%s: retry %d/%d in %.2f s after %s",
-                what, attempt, self.retries, decision.delay, one_line(error),
-            )  # fmt: skip
-            time.sleep(decision.delay)
-
-    def _try(
-        self, url: str, payload: dict[str, Any], decode: Callable[[bytes], T], what: str
-    ) -> T | _Failed:
-        """One try: the decoded reply, or how it failed and the error that tells it."""
-        try:
-            with self._in_flight:
-                reply = self._session.post(
-                    url, json=payload, headers=self._headers, timeout=self.timeout
-                )
-                body = reply.content  # read inside: a dropped or short body raises here
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            event = failure_event(exc)
-            return _Failed(Outcome(event), send_error(what, url, event, exc))
-        status = reply.status_code
-        if 200 <= status < 300:
-            try:
-                return decode(body)
-            except DecodeError as exc:
-                return _Failed(Outcome(Event.UNDECODABLE), exc)
-            except NotFoundError as exc:  # an empty body: no such alert
-                return _Failed(Outcome(Event.EMPTY), exc)
-        outcome = Outcome(Event.STATUS, status, reply.headers.get("Retry-After"))
-        return _Failed(outcome, status_error(what, url, status, body))
+        """POST ``payload`` and return ``decode(body)`` (see :class:`Exchange`)."""
+        name = "max_sources_bytes" if path == SOURCES_PATH else "max_cutout_bytes"
+        return self._exchange.post(
+            self.url + path, payload, decode, what, (name, getattr(self, name))
+        )
 
     # ------------------------------------------------------------------ sources
 
@@ -249,7 +222,10 @@ class FinkClient:
             For a malformed id (nothing is sent).
         """
         payload, what = sources_request(object_ids, columns)
-        return self._post(SOURCES_PATH, payload, decode_source_records, what)
+        most = MAX_ROWS_PER_OBJECT * (payload[OBJECT_ID].count(",") + 1)
+        return self._post(
+            SOURCES_PATH, payload, lambda b: decode_source_records(b, max_records=most), what
+        )
 
     def sources(
         self, object_ids: int | str | Iterable[int | str], columns: Iterable[str] | None = None

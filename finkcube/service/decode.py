@@ -20,13 +20,14 @@ import orjson
 
 from finkcube.cutouts import SourceCutouts, Stamp, stamps_from_arrays, stamps_from_fits
 from finkcube.errors import DecodeError, NotFoundError, quote_body
-from finkcube.names import KINDS, cutout_key
+from finkcube.names import KINDS, MAX_SIDE, cutout_key
 
 # The FITS extension names stay importable from here, as before fitsfile.py existed.
 from finkcube.names import MASK_EXTNAME as MASK_EXTNAME
 from finkcube.names import PSF_EXTNAME as PSF_EXTNAME
 from finkcube.names import UNCERT_EXTNAME as UNCERT_EXTNAME
 from finkcube.service.fitsfile import decode_fits, looks_like_fits
+from finkcube.service.limits import OversizeReplyError
 
 __all__ = [
     "SourceCutouts",
@@ -59,7 +60,7 @@ def decode_json(content: bytes | str) -> Any:
     Raises
     ------
     DecodeError
-        When the body is not JSON, quoting its start.
+        When the body is not JSON, quoting its start, or nests too deep to parse.
 
     Examples
     --------
@@ -75,15 +76,24 @@ def decode_json(content: bytes | str) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"reply is not JSON ({exc}): {quote_body(content)}") from exc
+    except RecursionError:  # orjson stops at 1024 levels; the standard library overflows
+        raise DecodeError(
+            f"reply is JSON nested too deep to parse: {quote_body(content)}"
+        ) from None
 
 
-def decode_source_records(content: bytes | str) -> list[dict[str, Any]]:
+def decode_source_records(
+    content: bytes | str, *, max_records: int | None = None
+) -> list[dict[str, Any]]:
     """Decode a ``/api/v1/sources`` JSON reply into its records.
 
     Parameters
     ----------
     content : bytes or str
         The reply body: a JSON array of objects (``[]`` for an unknown object).
+    max_records : int, optional
+        The most records a real reply can hold (10,000 per object asked); a body that may
+        hold more (more ``{`` than that: records are flat) is refused before it is parsed.
 
     Returns
     -------
@@ -95,6 +105,8 @@ def decode_source_records(content: bytes | str) -> list[dict[str, Any]]:
     ------
     DecodeError
         When the body is not a JSON array of objects.
+    OversizeReplyError
+        When it holds more than ``max_records`` records.
 
     Examples
     --------
@@ -103,7 +115,13 @@ def decode_source_records(content: bytes | str) -> list[dict[str, Any]]:
     >>> decode_source_records(b"[]")
     []
     """
-    records = decode_json(content)
+    raw = content.encode() if isinstance(content, str) else content
+    if max_records is not None and raw.count(b"{") > max_records:
+        raise OversizeReplyError(
+            f"sources reply holds more than {max_records} records, the most the service "
+            f"returns for the objects asked: {quote_body(raw)}"
+        )
+    records = decode_json(raw)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DecodeError(f"sources reply is not a JSON array of records: {quote_body(content)}")
     return records
@@ -138,8 +156,9 @@ def decode_cutout_arrays(
     NotFoundError
         For an empty body: the service's way of saying "no such alert".
     DecodeError
-        When the body is not JSON, lacks a kind, or holds a value that is not a 2-D
-        rectangular list of numbers.
+        When the body is not JSON, lacks a kind, or holds a value that is not a square 2-D
+        list of numbers of side at most :data:`~finkcube.names.MAX_SIDE` (checked before
+        any array is built).
 
     Examples
     --------
@@ -178,6 +197,13 @@ def decode_cutout_arrays(
 
 def _float32_plane(value: Any, *, key: str, source_id: int, raw: bytes) -> np.ndarray:
     """Return a 2-D list of numbers as a float32 array, or raise :class:`DecodeError`."""
+    if isinstance(value, list) and (
+        len(value) > MAX_SIDE or any(isinstance(r, list) and len(r) > MAX_SIDE for r in value)
+    ):
+        raise DecodeError(
+            f"{key} of diaSourceId {source_id} is larger than a cutout can be "
+            f"(side at most {MAX_SIDE}): {quote_body(raw)}"
+        )
     try:
         with np.errstate(over="raise"):
             plane = np.array(value, dtype=_NATIVE_F32)
@@ -186,9 +212,9 @@ def _float32_plane(value: Any, *, key: str, source_id: int, raw: bytes) -> np.nd
             f"{key} of diaSourceId {source_id} is not a rectangular list of float32 numbers "
             f"({exc}): {quote_body(raw)}"
         ) from exc
-    if plane.ndim != 2 or plane.size == 0:
+    if plane.ndim != 2 or plane.size == 0 or plane.shape[0] != plane.shape[1]:
         raise DecodeError(
-            f"{key} of diaSourceId {source_id} is not a non-empty 2-D array "
+            f"{key} of diaSourceId {source_id} is not a non-empty square 2-D array "
             f"(shape {plane.shape}): {quote_body(raw)}"
         )
     return plane

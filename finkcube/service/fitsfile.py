@@ -3,7 +3,9 @@
 A Rubin cutout file is a CCDData serialisation: the data in the primary HDU (with the WCS
 cards), then ``UNCERT`` (an uncertainty, variance by default), an optional ``MASK`` and the
 ``PSFIMAGE`` extensions. :func:`looks_like_fits` and a header walk catch error texts, HTML
-pages and truncated files before astropy (imported only when a file is decoded) reads one.
+pages, truncated files and images larger than a cutout can be (from ``NAXISn``, or
+``ZNAXISn`` for a tile-compressed HDU, whose data would only be sized when decompressed)
+before astropy (imported only when a file is decoded) reads one.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from finkcube.names import (
     DATA_PLANE,
     MASK_EXTNAME,
     MASK_PLANE,
+    MAX_SIDE,
+    MIN_SIDE,
     PSF_EXTNAME,
     UNCERT_EXTNAME,
     VARIANCE_PLANE,
 )
+from finkcube.service.limits import MAX_PSF_SIDE
 
 __all__ = ["decode_fits", "looks_like_fits"]
 
@@ -32,8 +37,11 @@ _NATIVE_F64 = np.dtype(np.float64)
 #: The first card of a FITS header: a keyword of up to 8 characters, padded, then "= ".
 _FITS_CARD = re.compile(rb"[A-Z0-9_-]{1,8} {0,7}= ")
 _FITS_BLOCK = 2880
-_SIZE_KEYWORD = re.compile(rb"BITPIX|NAXIS[0-9]*|PCOUNT|GCOUNT")
+_SIZE_KEYWORD = re.compile(rb"BITPIX|Z?NAXIS[0-9]*|PCOUNT|GCOUNT")
 _INTEGER = re.compile(rb"[+-]?[0-9]+")
+#: The most axes a FITS HDU has (the standard's limit).
+_MAX_AXES = 999
+_STRING = re.compile(rb"'((?:[^']|'')*)'")
 
 
 def looks_like_fits(content: bytes) -> bool:
@@ -83,7 +91,11 @@ def decode_fits(content: bytes, *, kind: str, source_id: int) -> Stamp:
         For an empty body.
     DecodeError
         When the bytes are not a FITS file (an error text or an HTML page in a 200 reply,
-        quoted), or hold no 2-D image.
+        quoted), hold no 2-D image, or an image whose headers give it a shape a Rubin
+        cutout cannot have: a cutout plane not square or of a side outside
+        :data:`~finkcube.names.MIN_SIDE` .. :data:`~finkcube.names.MAX_SIDE`, a PSF image
+        (or any other) of a side over :data:`~finkcube.service.limits.MAX_PSF_SIDE`. This
+        is checked on the headers, before any array is allocated.
 
     Examples
     --------
@@ -99,7 +111,8 @@ def decode_fits(content: bytes, *, kind: str, source_id: int) -> Stamp:
     what = f"{kind} FITS cutout of diaSourceId {source_id}"
     if not looks_like_fits(content):
         raise DecodeError(f"{what} is not a FITS file: {quote_body(content)}")
-    announced = _announced_size(content)
+    announced, images = _walk_headers(content)
+    _check_images(images, what)
     if announced > len(content):
         raise DecodeError(
             f"{what} is truncated: {len(content)} bytes where its headers announce {announced}"
@@ -115,20 +128,43 @@ def decode_fits(content: bytes, *, kind: str, source_id: int) -> Stamp:
         raise DecodeError(f"{what} cannot be read ({exc}): {quote_body(content)}") from exc
 
 
-def _announced_size(content: bytes) -> int:
-    """Return how many bytes the FITS headers in ``content`` announce (headers + data).
+def _check_images(images: list[tuple[str, tuple[int, ...]]], what: str) -> None:
+    """Refuse an HDU whose shape (from its headers) no Rubin cutout file holds."""
+    for index, (name, shape) in enumerate(images):
+        if not shape:
+            continue
+        label = f"HDU {index}" + (f" ({name})" if name else "")
+        if index == 0 or name in (UNCERT_EXTNAME, MASK_EXTNAME):
+            if len(shape) != 2 or shape[0] != shape[1] or not MIN_SIDE <= shape[0] <= MAX_SIDE:
+                raise DecodeError(
+                    f"{what}: {label} is {'x'.join(map(str, shape))} pixels, not a cutout "
+                    f"(square, side {MIN_SIDE} to {MAX_SIDE})"
+                )
+        elif max(shape) > MAX_PSF_SIDE or len(shape) > 3:
+            raise DecodeError(
+                f"{what}: {label} is {'x'.join(map(str, shape))} pixels, larger than a "
+                f"cutout file holds (side at most {MAX_PSF_SIDE})"
+            )
 
-    Walking the headers ourselves finds a truncated file before astropy does; astropy only
-    warns about it, and a warnings filter is not thread-safe.
+
+def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
+    """Return how many bytes the FITS headers in ``content`` announce (headers + data),
+    and each HDU's ``EXTNAME`` and image shape (``ZNAXISn`` for a compressed image).
+
+    Walking the headers ourselves finds a truncated file before astropy does (astropy only
+    warns about it, and a warnings filter is not thread-safe), and an image too large
+    before its data is allocated (astropy sizes a compressed image only on decompressing).
     """
     pos, size = 0, len(content)
+    images: list[tuple[str, tuple[int, ...]]] = []
     while pos < size and _FITS_CARD.match(content, pos):
         cards: dict[bytes, int] = {}
+        name, compressed, table = "", False, False
         while True:  # header blocks until the END card
             block = content[pos : pos + _FITS_BLOCK]
             pos += _FITS_BLOCK
             if len(block) < _FITS_BLOCK:
-                return pos
+                return pos, images
             ended = False
             for start in range(0, _FITS_BLOCK, 80):
                 card = block[start : start + 80]
@@ -136,13 +172,25 @@ def _announced_size(content: bytes) -> int:
                 if keyword == b"END":
                     ended = True
                     break
-                if card[8:10] == b"= " and _SIZE_KEYWORD.fullmatch(keyword):
+                if card[8:10] != b"= ":
+                    continue
+                if _SIZE_KEYWORD.fullmatch(keyword):
                     value = card[10:].split(b"/", 1)[0].strip()
                     if _INTEGER.fullmatch(value):
                         cards[keyword] = int(value)
+                elif keyword == b"ZIMAGE":
+                    compressed = card[10:].split(b"/", 1)[0].strip() == b"T"
+                elif keyword == b"XTENSION":
+                    table = b"TABLE" in card[10:].split(b"/", 1)[0]  # TABLE or BINTABLE
+                elif keyword == b"EXTNAME" and (text := _STRING.search(card, 10)):
+                    name = text.group(1).decode("ascii", "replace").strip().upper()
             if ended:
                 break
-        naxis = cards.get(b"NAXIS", 0)
+        if compressed or not table:  # an image: its shape, numpy's axis order
+            prefix = b"ZNAXIS" if compressed else b"NAXIS"
+            axes = range(min(cards.get(prefix, 0), _MAX_AXES), 0, -1)
+            images.append((name, tuple(cards.get(b"%s%d" % (prefix, a), 0) for a in axes)))
+        naxis = min(cards.get(b"NAXIS", 0), _MAX_AXES)
         pixels = 0
         if naxis:
             pixels = 1
@@ -151,7 +199,7 @@ def _announced_size(content: bytes) -> int:
         nbytes = abs(cards.get(b"BITPIX", 8)) // 8
         data = nbytes * cards.get(b"GCOUNT", 1) * (cards.get(b"PCOUNT", 0) + pixels)
         pos += -(-data // _FITS_BLOCK) * _FITS_BLOCK  # data padded to whole blocks
-    return pos
+    return pos, images
 
 
 def _stamp_from_hdul(hdul: Any, *, kind: str, what: str) -> Stamp:
