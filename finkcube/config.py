@@ -8,10 +8,22 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from finkcube.errors import InputError
+from finkcube.errors import InputError, redact_text
 from finkcube.names import DEFAULT_URL, URL_ENV
 
-__all__ = ["RETRIES_ENV", "TIMEOUT_ENV", "resolve_number", "resolve_url"]
+__all__ = [
+    "MAX_SIZE",
+    "RETRIES_ENV",
+    "TIMEOUT_ENV",
+    "redact_url",
+    "resolve_number",
+    "resolve_url",
+]
+
+#: The largest fixed canvas side (pixels) a cube may ask for: Rubin stamps are 30 to 102
+#: pixels a side, so anything larger is only padding (and memory: a side of 10**6 would
+#: need terabytes per epoch).
+MAX_SIZE = 1024
 
 #: Environment variables read for the client's settings when no argument is given.
 TIMEOUT_ENV = "FINKCUBE_TIMEOUT"
@@ -26,26 +38,76 @@ _ACCEPTS: dict[str, tuple[str, Callable[[float], bool]]] = {
 }
 
 
+#: What a valid service URL looks like, for the error messages.
+_URL_FORM = "expected http://HOST[:PORT] or https://HOST[:PORT], with no path, query or fragment"
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with the password of its userinfo (or a bare user token) hidden.
+
+    The URL is what an attribute, a log line or an error message may show; the client
+    still connects with the credentials.
+
+    Examples
+    --------
+    >>> redact_url("https://user:secret@api.example.org")
+    'https://user:***@api.example.org'
+    >>> redact_url("https://token@api.example.org"), redact_url("http://127.0.0.1:8000")
+    ('https://***@api.example.org', 'http://127.0.0.1:8000')
+    """
+    return redact_text(url)
+
+
+def _url_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as the service's base URL, or None."""
+    if not text:
+        return "it is empty"
+    if any(c.isspace() or not c.isprintable() for c in text):
+        return "it holds a space or a control character"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return "its port is not a number in 1..65535"
+        return f"it does not parse ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "its scheme is not http or https"
+    if not parts.hostname:
+        return "it has no host"
+    if port == 0:
+        return "its port is not in 1..65535"
+    if parts.query or "?" in text:
+        return "it has a ?query"
+    if parts.fragment or "#" in text:
+        return "it has a #fragment"
+    if parts.path.strip("/"):
+        return f"it has a path ({parts.path}): give the service's root"
+    return None
+
+
 def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """Return the API base URL to use, checked and without a trailing slash.
 
     Parameters
     ----------
     url : str or None
-        An explicit URL; wins over everything else.
+        An explicit URL; wins over everything else (an empty one is refused, not skipped).
     env : mapping, optional
-        The environment to read ``FINKCUBE_URL`` from (default: ``os.environ``).
+        The environment to read ``FINKCUBE_URL`` from (default: ``os.environ``); an empty
+        variable counts as unset.
 
     Returns
     -------
     str
-        An ``http`` or ``https`` URL.
+        An ``http`` or ``https`` URL: a host, maybe a port, credentials maybe, nothing else.
 
     Raises
     ------
     InputError
-        For any other scheme or a URL with no host; the message names ``FINKCUBE_URL``
-        when the URL came from it.
+        Before anything is sent, for another scheme, no host, a port outside 1..65535, a
+        blank or control character, a query, a fragment or a path; the message says what
+        is wrong (credentials hidden) and names ``FINKCUBE_URL`` when the URL came from it.
 
     Examples
     --------
@@ -53,15 +115,19 @@ def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) ->
     'https://api.lsst.fink-portal.org'
     >>> resolve_url(env={"FINKCUBE_URL": "http://127.0.0.1:8000/"})
     'http://127.0.0.1:8000'
+    >>> resolve_url("http://host:99999", env={})
+    Traceback (most recent call last):
+    ...
+    finkcube.errors.InputError: invalid service URL 'http://host:99999': its port is not ...
     """
     environ = os.environ if env is None else env
-    from_env = environ.get(URL_ENV) if not url else None
-    chosen = url or from_env or DEFAULT_URL
-    parts = urlsplit(chosen)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    from_env = environ.get(URL_ENV) if url is None else None
+    chosen = url if url is not None else (from_env or DEFAULT_URL)
+    problem = _url_problem(chosen)
+    if problem is not None:
         where = f" (from {URL_ENV}: fix or unset the variable)" if from_env else ""
         raise InputError(
-            f"invalid service URL {chosen!r}{where}: expected http://HOST[:PORT] or https://HOST"
+            f"invalid service URL {redact_url(chosen)!r}{where}: {problem}; {_URL_FORM}"
         )
     return chosen.rstrip("/")
 

@@ -25,6 +25,8 @@ disk failed), printing the message on one line.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "BadRequestError",
     "CubeError",
@@ -39,10 +41,47 @@ __all__ = [
     "StoreError",
     "StoreRefusedError",
     "TransportError",
+    "printable",
+    "redact_text",
 ]
 
 #: How many characters of a reply body an error message quotes.
 BODY_QUOTE_CHARS = 200
+
+
+#: A URL's userinfo (``user:password@``), as it may appear in any text.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@]+)@")
+
+
+def _hide(match: re.Match[str]) -> str:
+    user, colon, _ = match.group(2).partition(":")
+    return f"{match.group(1)}{user + ':***' if colon else '***'}@"
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with the credentials of every URL in it hidden.
+
+    Examples
+    --------
+    >>> redact_text("request to https://me:s3cret@host/api failed")
+    'request to https://me:***@host/api failed'
+    >>> redact_text("http://token@host and http://host:80")
+    'http://***@host and http://host:80'
+    """
+    return _USERINFO.sub(_hide, text)
+
+
+def printable(text: str) -> str:
+    r"""Return ``text`` with every non-printable character (escape, BEL, CR, ...) escaped.
+
+    What a server sent can then reach a terminal without driving it.
+
+    Examples
+    --------
+    >>> print(printable("\x1b[31mred\x07\r"))
+    \x1b[31mred\x07\r
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def quote_body(body: bytes | str | None, limit: int = BODY_QUOTE_CHARS) -> str:
@@ -64,6 +103,8 @@ def quote_body(body: bytes | str | None, limit: int = BODY_QUOTE_CHARS) -> str:
     --------
     >>> quote_body(b"<html>\\n<body>oops</body></html>", limit=12)
     "'<html> <body...'"
+    >>> quote_body(b"\\x1b[2J\\x07bell")
+    "'\\\\x1b[2J\\\\x07bell'"
     """
     if body is None:
         return "''"

@@ -6,12 +6,18 @@ is sent and before they become store paths.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 
 from finkcube.errors import InputError, InvalidIdError
 
-__all__ = ["parse_id", "parse_ids", "read_objects_file"]
+__all__ = ["MAX_OBJECTS_FILE_BYTES", "load_objects_file", "parse_id", "parse_ids",
+           "read_objects_file"]  # fmt: skip
+
+#: The largest objects file read (64 MiB: some three million ids).
+MAX_OBJECTS_FILE_BYTES = 64 * 2**20
 
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 _INT64_MAX = 2**63 - 1
@@ -97,8 +103,11 @@ def read_objects_file(text: str, *, name: str = "objects file") -> list[int]:
     --------
     >>> read_objects_file("# mine\\n313761043604045880\\n\\n12  # note\\n")
     [313761043604045880, 12]
+    >>> read_objects_file("\\ufeff12\\n")
+    [12]
     """
     ids: list[int] = []
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
     for number, line in enumerate(text.splitlines(), start=1):
         entry = line.split("#", 1)[0].strip()
         if not entry:
@@ -108,3 +117,52 @@ def read_objects_file(text: str, *, name: str = "objects file") -> list[int]:
         except InvalidIdError as exc:
             raise InputError(f"{name}, line {number}: {exc}") from exc
     return list(dict.fromkeys(ids))
+
+
+def load_objects_file(path: str | os.PathLike[str]) -> list[int]:
+    """Read and parse an objects file (see :func:`read_objects_file`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file: a regular file of UTF-8 text (a byte order mark allowed), at most
+        :data:`MAX_OBJECTS_FILE_BYTES`.
+
+    Returns
+    -------
+    list of int
+        The ids, in file order, without repeats.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, is not a regular file (a device, a pipe, a folder:
+        ``/dev/zero`` would never end), is too large, is not UTF-8 (the message names the
+        line), or holds a malformed entry.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"objects file {name} is not a regular file: give a text file")
+            if info.st_size > MAX_OBJECTS_FILE_BYTES:
+                raise InputError(
+                    f"objects file {name} is {info.st_size} bytes, over the "
+                    f"{MAX_OBJECTS_FILE_BYTES // 2**20} MiB limit: split it"
+                )
+            content = file.read(MAX_OBJECTS_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise InputError(f"cannot read objects file {name}: {reason}") from exc
+    if len(content) > MAX_OBJECTS_FILE_BYTES:
+        raise InputError(f"objects file {name} grew over the limit while read: split it")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = content[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{name}, line {line}: not UTF-8 text (byte {content[exc.start]:#04x}): "
+            "save the file as UTF-8, one diaObjectId a line"
+        ) from exc
+    return read_objects_file(text, name=name)

@@ -35,9 +35,9 @@ from finkcube.cli.outcome import (
     show_warning,
     unknown_message,
 )
-from finkcube.config import resolve_url
-from finkcube.errors import InputError
-from finkcube.ids import parse_id, read_objects_file
+from finkcube.config import MAX_SIZE, resolve_url
+from finkcube.errors import InputError, printable, redact_text
+from finkcube.ids import load_objects_file, parse_id
 from finkcube.names import DEFAULT_URL, PLANES_ARGS, URL_ENV
 
 __all__ = ["main", "main_entry"]
@@ -77,6 +77,7 @@ def _number(
 
 
 _positive_int = _number(int, 1, None, "a positive integer")
+_size = _number(int, 1, MAX_SIZE, f"a canvas side in pixels, 1..{MAX_SIZE}")
 _rate = _number(float, 0.0, 1.0, "a number in [0, 1]")
 _non_negative = _number(float, 0.0, None, "a number >= 0")
 _port = _number(int, 0, 65535, "a port number in 0..65535 (0: a free port)")
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_url(p)
     p.add_argument("--objects-file", type=Path, metavar="FILE", help="one diaObjectId a line")
     p.add_argument("--planes", choices=PLANES_ARGS, default="data", help="data (default) or all")
-    p.add_argument("--size", type=_positive_int, help="fixed canvas side in pixels")
+    p.add_argument("--size", type=_size, help=f"fixed canvas side in pixels (1..{MAX_SIZE})")
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
     p.add_argument("--overwrite", action="store_true", help="replace what is at STORE")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
@@ -150,12 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _object_ids(args: argparse.Namespace) -> list[int]:
     ids = [parse_id(v) for v in args.ids]
     if args.objects_file is not None:
-        try:
-            text = args.objects_file.read_text()
-        except OSError as exc:
-            reason = exc.strerror or exc
-            raise InputError(f"cannot read objects file {args.objects_file}: {reason}") from exc
-        ids.extend(read_objects_file(text, name=str(args.objects_file)))
+        ids.extend(load_objects_file(args.objects_file))
     if not ids:
         raise InputError("no diaObjectId given: pass IDs or --objects-file FILE")
     return list(dict.fromkeys(ids))
@@ -257,10 +253,18 @@ _COMMANDS = {
 }
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines safe for a terminal: control characters escaped, URL credentials hidden."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return "\n".join(printable(redact_text(line)) for line in text.split("\n"))
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("finkcube: %(levelname)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("finkcube: %(levelname)s: %(message)s"))
     root = logging.getLogger("finkcube")
     root.handlers[:] = [handler]
     root.setLevel(level)

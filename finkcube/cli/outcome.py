@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from finkcube.errors import FinkcubeError, InputError, NotFoundError
+from finkcube.errors import FinkcubeError, InputError, NotFoundError, printable, redact_text
 
 if TYPE_CHECKING:
     from finkcube.pipeline.build import BuildReport
@@ -42,7 +42,11 @@ _NAMED_IDS = 5
 
 
 def one_line(text: object) -> str:
-    """Return ``str(text)`` with its whitespace runs (newlines too) collapsed to one space.
+    """Return ``str(text)`` on one line, safe to print on a terminal.
+
+    Whitespace runs (newlines, CR too) become one space, the other control characters
+    (escape sequences, BEL) are escaped, and the credentials of any URL are hidden: a
+    message may quote what a server sent, or the URL the user gave.
 
     Parameters
     ----------
@@ -58,8 +62,10 @@ def one_line(text: object) -> str:
     --------
     >>> one_line("bad reply:\\n  <html>")
     'bad reply: <html>'
+    >>> print(one_line("refused: \\x1b[2Jgone\\x07 at https://me:pw@host"))
+    refused: \\x1b[2Jgone\\x07 at https://me:***@host
     """
-    return " ".join(str(text).split())
+    return printable(redact_text(" ".join(str(text).split())))
 
 
 def _target(args: argparse.Namespace) -> str | None:

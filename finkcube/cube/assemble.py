@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from finkcube._version import __version__
+from finkcube.config import MAX_SIZE
 from finkcube.cube.canvas import placement
 from finkcube.cube.columns import column_attrs, encode_columns
 from finkcube.cube.epochs import Epoch, epochs_from_cube, pair_epochs
@@ -77,8 +78,10 @@ _OWN_ATTRS = {OBJECT_ID, "finkcube_version", "created", "updated", "planes", "si
 def _check_options(planes: str, size: int | None) -> None:
     if planes not in PLANES_ARGS:
         raise InputError(f"invalid planes {planes!r}: expected one of {', '.join(PLANES_ARGS)}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise InputError(f"invalid size {size!r}: expected a positive number of pixels")
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE
+    ):
+        raise InputError(f"invalid size {size!r}: expected a canvas side of 1..{MAX_SIZE} pixels")
 
 
 def _json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,18 @@ int column with nulls and values beyond 2**53 as decimal strings), a ``str`` col
 ``source_columns`` records each column's coordinate name and JSON type
 (``int float bool str json null``), so that :func:`decode_columns` gives the records back
 exactly. A column whose bare name would clash with a name of the cube (``x``, ``y``, ...)
-keeps its family as a prefix (``r_x``).
+keeps its family as a prefix (``r_x``). A column whose name is not a plain identifier
+(``r:..``, ``r:a/b``, ``r:zarr.json``: a name the server chose, that would become a path in
+the store) is left out, with one warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +61,10 @@ ID_KEY, TIME_KEY, BAND_KEY, OBJECT_KEY = (
     rubin_column(c) for c in (SOURCE_ID, TIME_COLUMN, BAND, OBJECT_ID)
 )
 TIME = DIMS[0]
+#: A column's wire key that may become an array name: an identifier, maybe ``family:``-prefixed.
+_SAFE_KEY = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*:)?[A-Za-z_][A-Za-z0-9_]*")
+
+logger = logging.getLogger(__name__)
 #: Names of the cube a column's coordinate must not take.
 _RESERVED = {*DIMS, *PSF_DIMS, CUTOUT_VAR, PSF_VAR, WCS_VAR, SIDE, CROPPED, PSF_SIDE, OBJECT_ID}
 
@@ -187,6 +195,14 @@ def encode_columns(
     columns: dict[str, tuple[str, str]] = {ID_KEY: (SOURCE_ID, "int")}
     arrays: dict[str, np.ndarray] = {}
     wanted = [k for k in dict.fromkeys((TIME_KEY, BAND_KEY, *keys)) if k not in columns]
+    unsafe = [k for k in wanted if not (isinstance(k, str) and _SAFE_KEY.fullmatch(k))]
+    if unsafe:
+        logger.warning(
+            "source columns %s left out: a column name must be an identifier "
+            "(letters, digits, underscores)",
+            ", ".join(repr(k) for k in unsafe),
+        )
+        wanted = [k for k in wanted if k not in unsafe]
     for key, name in _coordinate_names([k for k in wanted if k != OBJECT_KEY]).items():
         name = TIME if key == TIME_KEY else name
         values = [record.get(key) for record in records]

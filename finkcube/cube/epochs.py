@@ -55,14 +55,24 @@ class Epoch:
     side: int
 
 
-def _record_epoch(record: Mapping[str, Any], object_id: int) -> tuple[int, float]:
-    """Return a record's ``(diaSourceId, time)``, checked."""
+def _record_id(record: Mapping[str, Any], object_id: int) -> int | None:
+    """Return a record's diaSourceId, or None (with a warning) when it is not a valid id.
+
+    The id 0 is the mark :func:`finkcube.pipeline.fetch.list_sources` leaves on a record
+    whose id it already reported; it is skipped quietly.
+    """
+    value = record.get(ID_KEY)
     try:
-        source_id = parse_id(record.get(ID_KEY), what=SOURCE_ID)
-    except InputError as exc:
-        raise CubeError(
-            f"diaObjectId {object_id}: a source record has no valid {ID_KEY}: {exc}"
-        ) from exc
+        return parse_id(value, what=SOURCE_ID)
+    except InputError:
+        log = logger.debug if value == 0 and not isinstance(value, bool) else logger.warning
+        shown = "no " + ID_KEY if ID_KEY not in record else f"{ID_KEY} {value!r:.60}"
+        log("diaObjectId %s: a source record with %s skipped: not a valid id", object_id, shown)
+        return None
+
+
+def _record_epoch(record: Mapping[str, Any], source_id: int, object_id: int) -> float:
+    """Return a record's time, checked, and that it belongs to ``object_id``."""
     owner = record.get(OBJECT_KEY)
     if owner is not None and owner != object_id:
         raise CubeError(
@@ -72,7 +82,7 @@ def _record_epoch(record: Mapping[str, Any], object_id: int) -> tuple[int, float
     time = record.get(TIME_KEY)
     if isinstance(time, bool) or not isinstance(time, numbers.Real) or not math.isfinite(time):
         raise CubeError(f"diaSourceId {source_id}: {TIME_KEY} is {time!r}, not a number")
-    return source_id, float(time)
+    return float(time)
 
 
 def _check_cutouts(source_id: int, cutouts: Any) -> SourceCutouts:
@@ -101,18 +111,25 @@ def pair_epochs(
 ) -> tuple[dict[int, Epoch], set[int]]:
     """Pair records with cutouts; return the epochs by id and the ids without cutouts.
 
-    A diaSourceId listed twice keeps its first record.
+    A diaSourceId listed twice keeps its first record. A record without a valid
+    diaSourceId (what the server sent: a float, a negative, a path) is skipped with a
+    warning.
 
     Raises
     ------
     CubeError
-        For a record without a valid id or time, or of another object, or stamps that are
-        not three square kinds of one shape.
+        When no record has a valid id, for a record without a valid time or of another
+        object, or stamps that are not three square kinds of one shape.
     """
     epochs: dict[int, Epoch] = {}
     missing: set[int] = set()
+    skipped = 0
     for record in records:
-        source_id, time = _record_epoch(record, object_id)
+        source_id = _record_id(record, object_id)
+        if source_id is None:
+            skipped += 1
+            continue
+        time = _record_epoch(record, source_id, object_id)
         if source_id in epochs or source_id in missing:
             logger.debug("diaSourceId %s listed twice; first record kept", source_id)
         elif source_id not in cutouts:
@@ -120,6 +137,11 @@ def pair_epochs(
         else:
             stamps = _check_cutouts(source_id, cutouts[source_id])
             epochs[source_id] = Epoch(source_id, time, record, stamps, stamps.side)
+    if skipped and not epochs and not missing:
+        raise CubeError(
+            f"diaObjectId {object_id}: no valid {ID_KEY} in its {skipped} source "
+            "record(s): nothing to build (the records are malformed)"
+        )
     return epochs, missing
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from finkcube.cutouts import SourceCutouts
-from finkcube.errors import CubeError, DecodeError, NotFoundError, ServiceError
+from finkcube.errors import CubeError, DecodeError, InvalidIdError, NotFoundError, ServiceError
 from finkcube.ids import parse_id
 from finkcube.names import PlanesArg
 from finkcube.pipeline.jobs import Job, wire_columns
@@ -28,16 +28,57 @@ logger = logging.getLogger(__name__)
 SOURCES_BATCH = 50
 #: The HTTP status with which the service answers a cutout that is missing from its alert.
 _MISSING_CUTOUT_STATUS = 500
+_ID_KEY = "r:diaSourceId"
 
 #: What :func:`fetch_jobs` yields per job: the job, its stamps by diaSourceId, and the
 #: diaSourceIds left out.
 Fetched = tuple[Job, dict[int, SourceCutouts], list[int]]
 
 
+#: The diaSourceId a record is given when the service sent none valid (0 is no valid id).
+INVALID_SOURCE_ID = 0
+
+
+def _checked(record: dict[str, Any], object_id: object) -> dict[str, Any]:
+    """Return ``record`` with its diaSourceId an int, or marked invalid with a warning.
+
+    A malformed id is the service's fault on that record only: the record is kept, so that
+    its object is not mistaken for an unknown one, but with :data:`INVALID_SOURCE_ID`, which
+    is never fetched, and the cube is made from the other records.
+    """
+    value = record.get(_ID_KEY)
+    try:
+        source_id = parse_id(value, what="diaSourceId")
+    except InvalidIdError:
+        shown = f"no {_ID_KEY}" if _ID_KEY not in record else f"{_ID_KEY} {value!r:.60}"
+        logger.warning(
+            "diaObjectId %s: the service sent a source record with %s; record skipped",
+            object_id, shown,
+        )  # fmt: skip
+        source_id = INVALID_SOURCE_ID
+    if source_id is value:
+        return record
+    return {**record, _ID_KEY: source_id}
+
+
+def _source_id(record: Mapping[str, Any]) -> int | None:
+    """The diaSourceId of a record, or None when it is not a valid one (not fetched)."""
+    try:
+        return parse_id(record.get(_ID_KEY), what="diaSourceId")
+    except InvalidIdError:
+        return None
+
+
 def list_sources(
     client: FinkClient, object_ids: Sequence[int], columns: Sequence[str] | None
 ) -> dict[int, list[dict[str, Any]]]:
-    """Return each object's source records, listing objects in comma-separated batches."""
+    """Return each object's source records, listing objects in comma-separated batches.
+
+    A record whose diaSourceId is not a valid id (a float, a negative, a path, none) is
+    kept with the id :data:`INVALID_SOURCE_ID` after a warning naming it: it is never
+    fetched, and an object whose every record is such fails alone (see
+    :func:`finkcube.cube.epochs.pair_epochs`).
+    """
     wanted = wire_columns(columns)
     grouped: dict[int, list[dict[str, Any]]] = {oid: [] for oid in object_ids}
     for start in range(0, len(object_ids), SOURCES_BATCH):
@@ -45,9 +86,9 @@ def list_sources(
         for record in client.source_records(batch, columns=wanted):
             oid = record.get("r:diaObjectId")
             if oid in grouped:
-                grouped[oid].append(record)
+                grouped[oid].append(_checked(record, oid))
             elif len(batch) == 1:
-                grouped[batch[0]].append(record)
+                grouped[batch[0]].append(_checked(record, batch[0]))
     return grouped
 
 
@@ -109,15 +150,19 @@ def fetch_jobs(
     """Fetch the cutouts of every job, yielding each job once all its sources are in.
 
     Jobs come back in the order given; an object with no source left to fetch comes back
-    at once.
+    at once. A record without a valid diaSourceId is not fetched (the cube is made from
+    the others).
     """
     fetchers = {planes: _fetcher(client, planes) for planes in {job.planes for job in jobs}}
     tasks = [
-        (index, parse_id(record["r:diaSourceId"], what="diaSourceId"))
+        (index, source_id)
         for index, job in enumerate(jobs)
-        for record in job.records
+        for source_id in map(_source_id, job.records)
+        if source_id is not None
     ]
-    left = [len(job.records) for job in jobs]
+    left = [0] * len(jobs)
+    for index, _ in tasks:
+        left[index] += 1
     bar = _Progress(progress, len(tasks), "cutouts")
     done = 0
     current: dict[int, SourceCutouts] = {}

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import xarray as xr
 
+from finkcube.config import redact_url
 from finkcube.cube.assemble import assemble_cube, merge_cubes
 from finkcube.cutouts import SourceCutouts
 from finkcube.errors import FinkcubeError
@@ -48,7 +49,7 @@ def make_cube(
         planes=job.planes,
         size=job.size,
         columns=job.cube_columns,
-        attrs={"api_url": url},
+        attrs={"api_url": redact_url(url)},  # the credentials are never stored
     )
 
 
