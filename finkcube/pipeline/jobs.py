@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from finkcube.config import MAX_SIZE
 from finkcube.errors import InputError
 from finkcube.names import (
     DEFAULT_COLUMNS,
@@ -86,9 +87,15 @@ def check_planes(planes: str) -> PlanesArg:
 
 
 def check_size(size: int | None) -> int | None:
-    """Return ``size`` if it is None or a positive int; InputError otherwise."""
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise InputError(f"invalid size {size!r}: expected a positive number of pixels")
+    """Return ``size`` if it is None or an int in ``1..MAX_SIZE``; InputError otherwise.
+
+    Stamps are 30 to 102 pixels square: a canvas past ``MAX_SIZE`` is a typo that would
+    allocate terabytes, refused before anything is sent.
+    """
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE
+    ):
+        raise InputError(f"invalid size {size!r}: expected a number of pixels from 1 to {MAX_SIZE}")
     return size
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import requests
 
-from finkcube.config import RETRIES_ENV, TIMEOUT_ENV, resolve_number, resolve_url
+from finkcube.config import RETRIES_ENV, TIMEOUT_ENV, redact_url, resolve_number, resolve_url
 from finkcube.errors import InputError
 from finkcube.ids import parse_id
 from finkcube.names import CUTOUTS_PATH, KIND_ALL, KINDS, OBJECT_ID, SOURCE_ID, SOURCES_PATH
@@ -170,7 +170,7 @@ class FinkClient:
         self._pool = OrderedPool(workers, "finkcube-client")
 
     def __repr__(self) -> str:
-        return f"FinkClient({self.url!r}, workers={self.workers})"
+        return f"FinkClient({redact_url(self.url)!r}, workers={self.workers})"
 
     # ------------------------------------------------------------------ lifecycle
 

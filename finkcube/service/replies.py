@@ -20,6 +20,7 @@ from finkcube.errors import (
     NotFoundError,
     ServiceError,
     TransportError,
+    printable,
     quote_body,
 )
 from finkcube.names import SOURCE_ID, bare_column
@@ -61,7 +62,7 @@ def service_text(body: bytes) -> str:
     if isinstance(parsed, dict):
         for key in ("text", "message"):
             if isinstance(parsed.get(key), str):
-                return " ".join(parsed[key].split())
+                return printable(" ".join(parsed[key].split()))
     return quote_body(body)
 
 
