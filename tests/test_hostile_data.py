@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,13 @@ import xarray as xr
 from finkcube.emulator import Emulator
 from finkcube.pipeline import build_store, update_store
 from finkcube.store import list_objects
+from tests._loopback import Loopback
 from tests.test_cli_subprocess import error_line, finkcube
 
 Records = list[dict[str, Any]]
 
 
-class Hostile:
+class Hostile(Loopback):
     """A loopback server: each POST is forwarded to ``upstream`` (or answered by ``canned``),
     the records of a sources reply passed through ``rewrite`` first."""
 
@@ -61,9 +61,7 @@ class Hostile:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def _forward(self, url: str, body: bytes) -> tuple[int, bytes]:
         request = urllib.request.Request(
@@ -77,20 +75,6 @@ class Hostile:
         if url.endswith("/sources") and self.rewrite is not None:
             content = json.dumps(self.rewrite(json.loads(content))).encode()
         return status, content
-
-    @property
-    def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> Hostile:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 def _files(folder: Path) -> list[str]:

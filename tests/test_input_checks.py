@@ -7,9 +7,8 @@ console script, before any request is sent; a URL's credentials are never stored
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,11 @@ from finkcube.emulator import Emulator
 from finkcube.errors import InputError
 from finkcube.store import list_objects
 from tests._cubes import synthetic_inputs
+from tests._loopback import Loopback
 from tests.test_cli_subprocess import error_line, finkcube
 
 
-class Listener:
+class Listener(Loopback):
     """A loopback HTTP server that records every request and answers each with a 503."""
 
     def __init__(self) -> None:
@@ -47,20 +47,8 @@ class Listener:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)
+        self.start()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from finkcube.errors import (
 )
 from finkcube.names import CUTOUTS_PATH, SOURCES_PATH
 from finkcube.store import COMPLETE_ATTR, list_objects, store_summary
+from tests._loopback import Loopback
 
 #: Cube attributes that differ between two builds of the same data.
 VOLATILE_ATTRS = ("created", "api_url")
@@ -49,7 +50,7 @@ VOLATILE_ATTRS = ("created", "api_url")
 Reply = tuple[int, dict[str, str], bytes]
 
 
-class ScriptedServer:
+class ScriptedServer(Loopback):
     """A real HTTP(S) server on loopback answering each request with the next reply.
 
     The last reply repeats once the script is used up. ``hits`` lists the paths asked,
@@ -83,23 +84,7 @@ class ScriptedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the test reads `hits`
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 def _client(url: str, **kwargs: Any) -> FinkClient:

@@ -11,7 +11,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from finkcube.errors import DecodeError, InputError, ServiceError, TransportErro
 from finkcube.service import FinkClient
 from finkcube.service.decode import decode_cutout_arrays, decode_fits, decode_source_records
 from finkcube.service.limits import MAX_CUTOUT_BYTES, OversizeReplyError
+from tests._loopback import Loopback
 
 
 def _client(url: str, fault: str | None = None, **kwargs: Any) -> FinkClient:
@@ -60,7 +61,7 @@ def test_a_dripped_reply_is_cut_at_the_deadline(emulator: Emulator, object_id: i
         assert time.monotonic() - started < 3.0
 
 
-class _DripThenServe:
+class _DripThenServe(Loopback):
     """A loopback server: the first request gets its body dripped, the next ones at once."""
 
     body = b'[{"r:diaSourceId": 1}]'
@@ -93,22 +94,7 @@ class _DripThenServe:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> _DripThenServe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 def test_a_try_past_its_deadline_is_retried_as_a_timeout() -> None:
@@ -146,7 +132,7 @@ def test_a_cutout_reply_past_the_default_cap_is_refused(emulator: Emulator) -> N
     assert "cutout of diaSourceId" in str(info.value)
 
 
-class _Unannounced:
+class _Unannounced(Loopback):
     """A loopback server answering 200 with ``size`` bytes and no Content-Length."""
 
     def __init__(self, size: int) -> None:
@@ -168,18 +154,10 @@ class _Unannounced:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
-    def __enter__(self) -> str:
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def __enter__(self) -> str:  # type: ignore[override]
+        return self.start().url
 
 
 def test_a_body_without_a_length_is_cut_at_the_cap_while_it_arrives() -> None:

@@ -14,7 +14,7 @@ import ssl
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ import requests
 from finkcube.errors import BadRequestError, TransportError
 from finkcube.names import CUTOUTS_PATH, KINDS, SOURCES_PATH
 from finkcube.service import FinkClient
+from tests._loopback import Loopback
 
 Reply = tuple[int, dict[str, str], bytes]
 #: ``answer(path, index)``: the reply to the ``index``-th request (0-based), asking ``path``.
@@ -39,7 +40,7 @@ ARRAYS_BODY = orjson.dumps(
 )  # fmt: skip
 
 
-class LoopbackServer:
+class LoopbackServer(Loopback):
     """A real HTTP(S) server on 127.0.0.1 answering the client's POSTs.
 
     ``replies`` is a list (the ``n``-th request gets the ``n``-th reply; the last repeats) or
@@ -57,7 +58,6 @@ class LoopbackServer:
             self._answer = lambda _path, index: script[min(index, len(script) - 1)]
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self._lock = threading.Lock()
-        self._tls = tls
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,29 +79,11 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the tests read `received`
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+        super().__init__(Handler, tls)
 
     @property
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.received]
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 def _client(url: str, **kwargs: Any) -> FinkClient:
