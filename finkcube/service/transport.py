@@ -55,9 +55,10 @@ class DeadlinePassed(Exception):
 class _Watchdog:
     """Shut a reply's socket for reading when ``seconds`` have passed, unless stopped first.
 
-    ``HTTPResponse.shutdown`` (urllib3 >= 2.3) wakes a read blocked in another thread; a
-    reply without it (an older urllib3, another adapter) is closed instead, which ends the
-    body at its next read.
+    ``HTTPResponse.shutdown`` (urllib3 >= 2.3, the declared minimum) wakes a read blocked in
+    another thread. A reply without it (a caller's session with another adapter) is left to
+    its per-read timeout and the clock check between chunks: closing it from this thread
+    would break ``http.client`` in the middle of the read.
     """
 
     def __init__(self, reply: requests.Response, seconds: float) -> None:
@@ -74,11 +75,9 @@ class _Watchdog:
                 return
             self.fired = True
             shutdown = getattr(reply.raw, "shutdown", None)
-            with contextlib.suppress(Exception):  # already released or closed: nothing to cut
-                if callable(shutdown):
+            if callable(shutdown):
+                with contextlib.suppress(Exception):  # already released: nothing to cut
                     shutdown()
-                else:
-                    reply.close()
 
     def stop(self) -> None:
         with self._lock:
