@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from finkcube.errors import InputError
 from finkcube.ids import parse_ids
-from finkcube.names import MISSING_ATTR, SOURCE_ID, PlanesArg, bare_column
+from finkcube.names import COLUMNS_ATTR, MISSING_ATTR, SOURCE_ID, PlanesArg, bare_column
 from finkcube.pipeline.fetch import list_sources
 from finkcube.pipeline.jobs import Job, as_columns, check_planes
 from finkcube.pipeline.report import UNKNOWN_OBJECT, ObjectResult
@@ -25,9 +25,6 @@ from finkcube.store import Store, check_store, cube_attributes, list_objects, op
 __all__ = ["Plan", "plan_build", "plan_update", "stored_url", "update_targets"]
 
 logger = logging.getLogger(__name__)
-
-#: The cube attribute holding the source columns it was built with.
-_COLUMNS_ATTR = "source_columns"
 
 
 @dataclass(slots=True)
@@ -110,7 +107,7 @@ def _known(
         cube = open_cube(store, oid)
         held = {int(s) for s in cube[SOURCE_ID].values}
         gone = {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
-        columns = tuple(bare_column(c) for c in cube.attrs[_COLUMNS_ATTR])
+        columns = tuple(bare_column(c) for c in cube.attrs[COLUMNS_ATTR])
         return cube.sizes["time"], cube.attrs.get("planes", "data"), columns, held | gone
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
