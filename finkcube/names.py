@@ -80,6 +80,30 @@ CUTOUT_KEY_PREFIX: Final = "b:cutout"
 
 SOURCES_PATH: Final = "/api/v1/sources"
 CUTOUTS_PATH: Final = "/api/v1/cutouts"
+#: The endpoints that find objects: aggregates, forced photometry, cone search, tags, names.
+OBJECTS_PATH: Final = "/api/v1/objects"
+FP_PATH: Final = "/api/v1/fp"
+CONESEARCH_PATH: Final = "/api/v1/conesearch"
+TAGS_PATH: Final = "/api/v1/tags"
+RESOLVER_PATH: Final = "/api/v1/resolver"
+#: The Fink tags the API serves (``/api/v1/tags``); others are Livestream-only.
+TAGS: Final = (
+    "extragalactic_lt20mag_candidate",
+    "extragalactic_new_candidate",
+    "hostless_candidate",
+    "in_tns",
+    "most_likely_sn",
+    "sn_near_galaxy_candidate",
+)
+#: The name resolvers of ``/api/v1/resolver``.
+RESOLVERS: Final = ("simbad", "ssodnet", "tns")
+#: The largest cone-search radius the service accepts, in arcseconds (5 degrees).
+MAX_CONE_RADIUS_ARCSEC: Final = 18_000.0
+#: The id of a forced-photometry measurement, and of a visit.
+FORCED_SOURCE_ID: Final = "diaForcedSourceId"
+VISIT: Final = "visit"
+#: The column a cone search adds: the separation from the centre, in degrees.
+SEPARATION_COLUMN: Final = "v:separation_degree"
 DEFAULT_URL: Final = "https://api.lsst.fink-portal.org"
 URL_ENV: Final = "FINKCUBE_URL"
 

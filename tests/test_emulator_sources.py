@@ -59,9 +59,9 @@ def test_columns_selection_drops_all_null_columns(emulator: Emulator) -> None:
 
 def test_real_alert_row_carries_its_fink_scores(emulator: Emulator) -> None:
     object_id = emulator.catalog.named("real")
-    records = post(emulator, diaObjectId=str(object_id), columns="f:cats_class").json()
+    records = post(emulator, diaObjectId=str(object_id), columns="f:clf_cats_class").json()
     # Only the alert's own row has scores: the column is kept, null elsewhere.
-    assert sum(r["f:cats_class"] is not None for r in records) == 1
+    assert sum(r["f:clf_cats_class"] is not None for r in records) == 1
 
 
 def test_comma_separated_objects_in_one_call(emulator: Emulator) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from finkcube.errors import InputError
 from finkcube.names import KINDS, UNCERT_EXTNAME
 
-__all__ = ["RealAlert", "read_alerts", "sample_alerts_path"]
+__all__ = ["RealAlert", "fink_values", "read_alerts", "sample_alerts_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class RealAlert:
     cutouts : dict
         ``kind -> FITS bytes or None``, exactly as in the Avro packet.
     classifiers : dict
-        The alert's Fink ``clf`` scores (may be empty).
+        The alert's Fink added values, flat (may be empty): see :func:`fink_values`.
     """
 
     source: dict[str, Any]
@@ -96,6 +96,22 @@ class RealAlert:
             plane.setflags(write=False)
             self._arrays[kind] = plane
         return self._arrays[kind]
+
+
+def fink_values(record: dict[str, Any]) -> dict[str, Any]:
+    """The Fink added values of an alert packet, flat: ``clf`` scores, ``xm_*``, version.
+
+    Examples
+    --------
+    >>> fink_values({"clf": {"cats_class": 11}, "xm": {"simbad_otype": None},
+    ...              "fink_broker_version": "4.1"})
+    {'cats_class': 11, 'xm_simbad_otype': None, 'fink_broker_version': '4.1'}
+    """
+    values = dict(record.get("clf") or {})
+    values.update({"xm_" + key: value for key, value in (record.get("xm") or {}).items()})
+    if "fink_broker_version" in record:
+        values["fink_broker_version"] = record["fink_broker_version"]
+    return values
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
@@ -152,7 +168,7 @@ def read_alerts(paths: Iterable[str | Path]) -> list[RealAlert]:
                     source=dict(source),
                     previous=[dict(s) for s in record.get("prvDiaSources") or []],
                     cutouts=cutouts,
-                    classifiers=dict(record.get("clf") or {}),
+                    classifiers=fink_values(record),
                 )
             )
         logger.debug("read %d alerts from %s", len(alerts), path)

@@ -1,4 +1,4 @@
-"""The two endpoints of the Fink LSST API, as a pure function of the request.
+"""The endpoints of the Fink LSST API, as a pure function of the request.
 
 :func:`handle` turns ``(method, path, query, body)`` into a :class:`Reply` the way the
 service's Flask-RESTX app does, quirks included, so that a client meets here the replies
@@ -14,6 +14,10 @@ it will meet there:
 * when the internal cutout store fails, a FITS request gets a 200 whose body is the
   store's error text (the ``store_error`` object), array and PNG requests a 500.
 
+The endpoints that find objects (``objects``, ``fp``, ``conesearch``, ``tags``,
+``resolver``) compute their rows in :mod:`~.search`, and are written here like the sources;
+a GET of ``/api/v1/tags`` without parameters lists the tags (a JSON object of descriptions).
+
 Deviations, documented: ``parquet`` answers 501 when pyarrow is missing; ``midpointMjdTai``
 keeps the sources within 1e-6 day of the value; at most the newest 10,000 rows per object.
 """
@@ -28,17 +32,32 @@ from typing import Any
 
 from finkcube.emulator.catalog import Catalog
 from finkcube.emulator.render import render_png
+from finkcube.emulator.search import (
+    TAG_DESCRIPTIONS,
+    Refused,
+    ServerFailure,
+    conesearch,
+    forced_photometry,
+    objects,
+    resolve,
+    tag_alerts,
+)
 from finkcube.emulator.tables import CONTENT_TYPES, parquet_available, write_table
 from finkcube.names import (
+    CONESEARCH_PATH,
     CUTOUTS_PATH,
+    FP_PATH,
     KIND_ALL,
     KIND_ARGS,
     KINDS,
     OBJECT_ID,
+    OBJECTS_PATH,
     OUTPUT_FORMATS,
+    RESOLVER_PATH,
     SOURCE_ID,
     SOURCE_OUTPUT_FORMATS,
     SOURCES_PATH,
+    TAGS_PATH,
     cutout_key,
 )
 
@@ -50,13 +69,34 @@ logger = logging.getLogger(__name__)
 DESCRIPTIONS = {
     SOURCES_PATH: "Get diaSource data based on Rubin diaObjectId",
     CUTOUTS_PATH: "Get cutout data based on Rubin diaSourceId",
+    OBJECTS_PATH: "Get diaObject data based on Rubin diaObjectId",
+    FP_PATH: "Get forced photometry data based on Rubin diaObjectId",
+    CONESEARCH_PATH: "Get Rubin alerts data based on coordinates",
+    TAGS_PATH: "Get latest Rubin alerts by tags",
+    RESOLVER_PATH: "Resolve astronomical names to LSST IDs, and vice-versa",
 }
 #: The service returns at most this many rows per object (no pagination).
 MAX_ROWS_PER_OBJECT = 10_000
 #: ``midpointMjdTai`` keeps the sources this close (days) to the value asked.
 TIME_TOLERANCE_DAYS = 1e-6
 _HELP_URL = "https://api.fink-portal.org"
-_REQUIRED = {SOURCES_PATH: (OBJECT_ID,), CUTOUTS_PATH: (SOURCE_ID, "kind")}
+_REQUIRED = {
+    SOURCES_PATH: (OBJECT_ID,),
+    CUTOUTS_PATH: (SOURCE_ID, "kind"),
+    OBJECTS_PATH: (OBJECT_ID,),
+    FP_PATH: (OBJECT_ID,),
+    CONESEARCH_PATH: ("ra", "dec", "radius"),
+    TAGS_PATH: ("tag",),
+    RESOLVER_PATH: ("resolver", "name_or_id"),
+}
+#: The endpoints whose rows :mod:`~.search` computes.
+_SEARCHES = {
+    OBJECTS_PATH: objects,
+    FP_PATH: forced_photometry,
+    CONESEARCH_PATH: conesearch,
+    TAGS_PATH: tag_alerts,
+    RESOLVER_PATH: resolve,
+}
 _JSON = "application/json"
 
 
@@ -156,6 +196,11 @@ def _sources(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     if wanted != ["*"]:
         kept = [c for c in dict.fromkeys(wanted) if any(r.get(c) is not None for r in rows)]
         rows = [{c: r.get(c) for c in kept} for r in rows]
+    return _send_table(rows, payload)
+
+
+def _send_table(rows: list[dict[str, Any]], payload: dict[str, Any]) -> Reply:
+    """Write rows in the ``output-format`` asked (json by default), as the service does."""
     output_format = payload.get("output-format", "json")
     if output_format not in SOURCE_OUTPUT_FORMATS:
         return _repr_error(
@@ -230,7 +275,8 @@ def handle(
     method : str
         ``GET`` or ``POST`` (anything else: 405).
     path : str
-        The URL path, ``/api/v1/sources`` or ``/api/v1/cutouts`` (anything else: 404).
+        The URL path: ``/api/v1/`` and ``sources``, ``cutouts``, ``objects``, ``fp``,
+        ``conesearch``, ``tags`` or ``resolver`` (anything else: 404).
     query : mapping
         The query-string fields (first value of each).
     body : bytes, optional
@@ -259,6 +305,8 @@ def handle(
         )
     if method not in ("GET", "POST"):
         return _message(405, "The method is not allowed for the requested URL.")
+    if method == "GET" and not query and path == TAGS_PATH:
+        return Reply(200, json.dumps(TAG_DESCRIPTIONS).encode() + b"\n")
     if method == "GET" and not query:
         return Reply(200, DESCRIPTIONS[path].encode(), "text/html; charset=utf-8")
     payload = _payload(method, query, body, content_type)
@@ -270,7 +318,11 @@ def handle(
             return refused
         if path == SOURCES_PATH:
             return _sources(catalog, payload)
+        if path in _SEARCHES:
+            return _send_table(_SEARCHES[path](catalog, payload), payload)
         return _cutouts(catalog, payload)
-    except _ServerFailure as exc:
+    except Refused as exc:
+        return Reply(exc.status, exc.text.encode(), "text/html; charset=utf-8")
+    except (_ServerFailure, ServerFailure) as exc:
         logger.debug("answering 500 like the service would: %s", exc)
         return internal_error()

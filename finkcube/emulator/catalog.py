@@ -6,7 +6,9 @@ sources too and generates cutouts for them that imitate the alert's own. Generat
 cover what real data will bring (sides 30 to 102, blank edges, a mask plane, a null cutout,
 kinds of different shapes, a single source, a large object). Every generated value derives
 from the catalog's seed; pixels are drawn lazily, on first request. How the objects are
-read in and drawn is in :mod:`~.population`; a :class:`Catalog` adds the queries.
+read in and drawn is in :mod:`~.population`, what the search endpoints read (positions,
+tags, TNS names, forced photometry) in :mod:`~.directory`; a :class:`Catalog` adds the
+queries of sources and cutouts.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import numpy as np
 import orjson
 
 from finkcube.emulator.alerts import read_alerts, sample_alerts_path
+from finkcube.emulator.directory import Directory
 from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
 
 # Importable from here, as they were before population.py held them.
 from finkcube.emulator.population import DOC_OBJECT_ID as DOC_OBJECT_ID
 from finkcube.emulator.population import DOC_SOURCE_ID as DOC_SOURCE_ID
-from finkcube.emulator.population import NAMED_OBJECTS, Population, Style
+from finkcube.emulator.population import NAMED_OBJECTS, Style
 from finkcube.errors import InputError, NotFoundError
 from finkcube.names import KINDS, MAX_SIDE, MIN_SIDE
 
@@ -63,7 +66,7 @@ def _array_json(spec: CutoutSpec, seed: int, kind: str) -> bytes:
     return plane_json(generate_cutouts(spec, seed)[kind].data)
 
 
-class Catalog(Population):
+class Catalog(Directory):
     """The objects, sources and cutouts an emulator serves.
 
     Parameters

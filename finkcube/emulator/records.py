@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from finkcube.emulator.fitsgen import CutoutSpec, stamp_side
-from finkcube.emulator.schema import DIA_SOURCE_FIELDS, FINK_FIELDS
+from finkcube.emulator.schema import DIA_SOURCE_FIELDS, FINK_BROKER_VERSION, FINK_FIELDS
 from finkcube.names import MAX_SIDE, MIN_SIDE, RUBIN_PREFIX
 
 __all__ = [
@@ -74,7 +74,7 @@ def real_record(source: dict[str, Any], classifiers: dict[str, Any]) -> dict[str
     Examples
     --------
     >>> record = real_record({"diaSourceId": 1, "band": "g"}, {"cats_class": 11})
-    >>> record["r:diaSourceId"], record["r:band"], record["f:cats_class"], record["r:psfFlux"]
+    >>> record["r:diaSourceId"], record["r:band"], record["f:clf_cats_class"], record["r:psfFlux"]
     (1, 'g', 11, None)
     """
     record = dict(RECORD_DEFAULTS)
@@ -160,6 +160,7 @@ def generated_record(
             "r:isDipole": False,
             "r:timeProcessedMjdTai": float(time) + 0.002,
             "r:bboxSize": bbox,
+            "f:fink_broker_version": FINK_BROKER_VERSION,
         }
     )
     return record

@@ -1,15 +1,16 @@
 """The columns of a Rubin ``diaSource`` as the emulator serves them.
 
 Read off the Avro schema of the sample alerts (Rubin alert schema of the Fink LSST stream):
-each Rubin field becomes an ``r:`` column, and a few Fink classifier scores become ``f:``
-columns.
+each Rubin field becomes an ``r:`` column, and a few Fink added values (classifier scores
+``f:clf_*``, cross-matches ``f:xm_*``, the broker version) become ``f:`` columns, spelled as
+the service spells them.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DIA_SOURCE_FIELDS", "FINK_FIELDS"]
+__all__ = ["DIA_SOURCE_FIELDS", "FINK_BROKER_VERSION", "FINK_FIELDS"]
 
 #: ``(name, python type)`` of every ``diaSource`` field, in schema order; every field is nullable.
 DIA_SOURCE_FIELDS: Final[tuple[tuple[str, type], ...]] = (
@@ -113,10 +114,20 @@ DIA_SOURCE_FIELDS: Final[tuple[tuple[str, type], ...]] = (
     ("glint_trail", bool),
 )
 
-#: Fink added values served as ``f:`` columns: ``(column name, key in the alert's ``clf``)``.
+#: Fink added values served as ``f:`` columns: ``(column name, key among the alert's Fink
+#: values)``. The keys are those of the alert's ``clf`` record, ``xm_`` + those of its ``xm``
+#: record (cross-matches), and ``fink_broker_version`` (see :func:`~.alerts.fink_values`).
 FINK_FIELDS: Final[tuple[tuple[str, str], ...]] = (
-    ("f:cats_class", "cats_class"),
-    ("f:cats_score", "cats_score"),
-    ("f:snnSnVsOthers_score", "snnSnVsOthers_score"),
-    ("f:earlySNIa_score", "earlySNIa_score"),
+    ("f:clf_cats_class", "cats_class"),
+    ("f:clf_cats_score", "cats_score"),
+    ("f:clf_snnSnVsOthers_score", "snnSnVsOthers_score"),
+    ("f:clf_earlySNIa_score", "earlySNIa_score"),
+    ("f:xm_simbad_otype", "xm_simbad_otype"),
+    ("f:xm_gaiadr3_DR3Name", "xm_gaiadr3_DR3Name"),
+    ("f:xm_legacydr8_zphot", "xm_legacydr8_zphot"),
+    ("f:xm_tns_fullname", "xm_tns_fullname"),
+    ("f:xm_tns_type", "xm_tns_type"),
+    ("f:fink_broker_version", "fink_broker_version"),
 )
+#: The Fink broker version generated records carry (that of the sample alerts).
+FINK_BROKER_VERSION: Final = "4.1"

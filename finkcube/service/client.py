@@ -55,6 +55,7 @@ from finkcube.service.replies import (
     records_table,
 )
 from finkcube.service.retry import Limits
+from finkcube.service.search import SearchMethods
 from finkcube.service.transport import make_session
 
 if TYPE_CHECKING:
@@ -73,8 +74,11 @@ DEFAULT_RETRIES = 5
 DEADLINE_TIMEOUTS = 4
 
 
-class FinkClient:
-    """Client of the Fink LSST API (``/api/v1/sources`` and ``/api/v1/cutouts``).
+class FinkClient(SearchMethods):
+    """Client of the Fink LSST API: sources, cutouts, and the searches of :class:`SearchMethods`.
+
+    The searches (``conesearch``, ``tags``, ``tag``, ``resolve``, ``objects``,
+    ``forced_photometry``) are documented in :mod:`finkcube.service.search`.
 
     Parameters
     ----------

@@ -57,15 +57,17 @@ class Exchange:
         decode: Callable[[bytes], T],
         what: str,
         cap: tuple[str, int],
+        method: str = "POST",
     ) -> T:
         """POST ``payload`` and return ``decode(body)``, asking again as :func:`decide` says.
 
-        ``cap`` is the name of the client's setting that caps the body, and its value.
+        ``cap`` is the name of the client's setting that caps the body, and its value;
+        ``method="GET"`` sends a GET without fields (see :func:`~.transport.post`).
         """
         internal_errors = 0  # HTTP 500 replies so far
         attempt = 0
         while True:
-            tried = self._try(url, payload, decode, what, cap)
+            tried = self._try(url, payload, decode, what, cap, method)
             if not isinstance(tried, _Failed):
                 return tried
             outcome, error = tried.outcome, tried.error
@@ -89,6 +91,7 @@ class Exchange:
         decode: Callable[[bytes], T],
         what: str,
         cap: tuple[str, int],
+        method: str = "POST",
     ) -> T | _Failed:
         """One try: the decoded reply, or how it failed and the error that tells it.
 
@@ -99,7 +102,7 @@ class Exchange:
             with self.in_flight:
                 reply = post(
                     self.session, url, payload, headers=self.headers, timeout=self.timeout,
-                    deadline=self.deadline, cap=cap[1],
+                    deadline=self.deadline, cap=cap[1], method=method,
                 )  # fmt: skip
         except BodyTooLarge as exc:
             raise OversizeReplyError(

@@ -1,5 +1,8 @@
 """What the client sends: request payloads, and the checks of their inputs (no socket).
 
+The searches' checks (a cone's centre and radius, dates, counts) are here too, for
+:mod:`finkcube.service.search`.
+
 Every check raises :class:`~finkcube.errors.InputError` (or ``InvalidIdError``) before
 anything is sent; the payloads carry the service's own spellings (``diaObjectId``,
 ``output-format``, the canonical kind, format, stretch and kernel names).
@@ -7,6 +10,7 @@ anything is sent; the payloads carry the service's own spellings (``diaObjectId`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from numbers import Real
 from typing import Any
@@ -22,6 +26,7 @@ from finkcube.names import (
     KERNEL_OPTION,
     KIND_ALL,
     KIND_ARGS,
+    MAX_CONE_RADIUS_ARCSEC,
     OBJECT_ID,
     OUTPUT_FORMATS,
     PMAX_OPTION,
@@ -35,16 +40,23 @@ from finkcube.names import (
 
 __all__ = [
     "canonical",
+    "check_count",
     "check_number",
+    "cone_centre",
+    "cone_radius",
     "cutout_payload",
     "cutout_request",
+    "date_fields",
     "object_ids",
     "png_payload",
     "request_columns",
+    "search_date",
     "sources_request",
     "user_agent",
 ]
 
+#: Numbers at least this large are Julian Dates, smaller ones MJD (the service's rule).
+_JD_FROM = 2_400_000
 #: The service's defaults of ``pmin`` and ``pmax``.
 _PMIN_PMAX_DEFAULTS = (0.5, 99.5)
 
@@ -171,3 +183,91 @@ def cutout_request(
     if fmt == "PNG":
         payload.update(png_payload(png_options))
     return sid, kind, fmt, payload
+
+
+# -- the searches (conesearch, tags) ----------------------------------------------------
+
+
+def check_count(name: str, value: object) -> int:
+    """``value`` as an integer >= 1, or InputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"invalid {name} {value!r}: expected an integer >= 1")
+    return value
+
+
+def search_date(name: str, value: object) -> str | None:
+    """A date as every search endpoint reads it: ISO text (UTC); None stays None.
+
+    ISO text as astropy reads it, or a number: a JD if at least 2,400,000, else an MJD.
+    """
+    if value is None:
+        return None
+    from astropy.time import Time
+
+    try:
+        if isinstance(value, Real) and not isinstance(value, bool):
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError("not finite")
+            return str(Time(number, format="jd" if number // _JD_FROM else "mjd").iso)
+        if isinstance(value, str) and value.strip():
+            try:
+                return str(Time(value.strip()).iso)
+            except ValueError:
+                return search_date(name, float(value))
+    except (ValueError, TypeError, OverflowError):
+        pass
+    raise InputError(f"invalid {name} {value!r}: expected an ISO date (2026-01-31), an MJD or a JD")
+
+
+def date_fields(fields: dict[str, Any], startdate: object, stopdate: object) -> None:
+    """Add the checked ``startdate``/``stopdate`` (ISO) to a search's fields."""
+    start, stop = search_date("startdate", startdate), search_date("stopdate", stopdate)
+    if start is not None and stop is not None and start > stop:
+        raise InputError(f"invalid dates: startdate {start} is after stopdate {stop}")
+    fields.update({k: v for k, v in (("startdate", start), ("stopdate", stop)) if v})
+
+
+def _degrees(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        unit = "arcsec" if name == "radius" else "degrees"
+        raise InputError(f"invalid {name} {value!r}: expected a finite number of {unit}")
+    return float(value)
+
+
+def cone_centre(ra: object, dec: object) -> tuple[float, float]:
+    """A cone's centre in degrees: ``ra``/``dec`` degrees, or a SkyCoord as ``ra``."""
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(ra, SkyCoord):
+        if dec is not None:
+            raise InputError("give the centre as a SkyCoord alone, or as ra and dec degrees")
+        if not ra.isscalar:
+            raise InputError("invalid centre: expected one position, not an array of them")
+        icrs = ra.icrs
+        ra, dec = float(icrs.ra.deg), float(icrs.dec.deg)
+    if dec is None:
+        raise InputError("no dec given: pass ra and dec in degrees, or a SkyCoord")
+    ra_deg, dec_deg = _degrees("ra", ra), _degrees("dec", dec)
+    if not 0.0 <= ra_deg < 360.0:
+        raise InputError(f"invalid ra {ra!r}: expected 0 <= ra < 360 degrees")
+    if not -90.0 <= dec_deg <= 90.0:
+        raise InputError(f"invalid dec {dec!r}: expected -90 <= dec <= 90 degrees")
+    return ra_deg, dec_deg
+
+
+def cone_radius(radius: object) -> float:
+    """A cone's radius in arcsec (from arcsec or an angle), in (0, 18000]."""
+    import astropy.units as u
+
+    if isinstance(radius, u.Quantity):
+        if not radius.isscalar or radius.unit.physical_type != "angle":
+            raise InputError(f"invalid radius {radius!r}: expected one angle")
+        radius = float(radius.to_value(u.arcsec))
+    value = _degrees("radius", radius)
+    if not 0.0 < value <= MAX_CONE_RADIUS_ARCSEC:
+        raise InputError(
+            f"invalid radius {radius!r}: expected 0 < radius <= {MAX_CONE_RADIUS_ARCSEC:g} "
+            "arcsec (5 degrees, the service's largest cone)"
+        )
+    return value

@@ -217,8 +217,12 @@ def post(
     timeout: float,
     deadline: float,
     cap: int,
+    method: str = "POST",
 ) -> Reply:
     """POST ``payload`` as JSON and read the reply, within ``deadline`` seconds in all.
+
+    ``method="GET"`` sends a GET without fields instead (``payload`` must be empty): the
+    one request the API answers only to a GET, the list of ``/api/v1/tags``.
 
     A success's body is refused past ``cap`` bytes (:class:`BodyTooLarge`); only the first
     :data:`~finkcube.service.limits.ERROR_BODY_BYTES` of an error reply's are read, to be
@@ -226,7 +230,10 @@ def post(
     the request was sent; the errors of ``Session.post`` and of :func:`read_body` otherwise.
     """
     started = time.monotonic()
-    reply = session.post(url, json=payload, headers=headers, timeout=timeout, stream=True)
+    if method == "GET" and not payload:
+        reply = session.get(url, headers=headers, timeout=timeout, stream=True)
+    else:
+        reply = session.post(url, json=payload, headers=headers, timeout=timeout, stream=True)
     with reply:  # releases the connection, or drops one whose body was not read whole
         ok = 200 <= reply.status_code < 300
         body = read_body(
