@@ -25,7 +25,16 @@ from finkcube.errors import (
     TransportError,
 )
 from finkcube.ml.dataset import CubeDataset
-from finkcube.pipeline import BuildReport, ObjectResult, build_cube, build_store, update_store
+from finkcube.pipeline import (
+    BuildReport,
+    ObjectResult,
+    Selection,
+    build_cube,
+    build_store,
+    find,
+    update_store,
+)
+from finkcube.pipeline.ingest import IngestReport, ingest
 from finkcube.service.client import FinkClient
 from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
 
@@ -39,10 +48,12 @@ __all__ = [
     "FinkcubeError",
     "FinkcubeWarning",
     "IncompleteCubeError",
+    "IngestReport",
     "InputError",
     "InvalidIdError",
     "NotFoundError",
     "ObjectResult",
+    "Selection",
     "ServiceError",
     "StoreError",
     "StoreRefusedError",
@@ -51,6 +62,8 @@ __all__ = [
     "build_cube",
     "build_store",
     "epoch_wcs",
+    "find",
+    "ingest",
     "iter_cutouts",
     "list_objects",
     "open_cube",

@@ -24,12 +24,13 @@ ALLOWED: dict[str, set[str]] = {
     "service": LEAVES,
     "cube": LEAVES,
     "store": LEAVES,
+    "bulk": LEAVES,  # alert files (fastavro, pyarrow, fsspec): reading only
     "emulator": LEAVES,
-    "pipeline": LEAVES | {"service", "cube", "store"},
+    "pipeline": LEAVES | {"service", "cube", "store", "bulk"},
     "viz": LEAVES | {"cube", "store"},
     "ml": LEAVES | {"cube", "store"},
     "accessor": LEAVES | {"cube", "viz"},
-    "cli": LEAVES | {"service", "cube", "store", "pipeline", "viz", "ml", "emulator"},
+    "cli": LEAVES | {"service", "cube", "store", "pipeline", "viz", "ml", "emulator", "bulk"},
     "__init__": LEAVES | {"service", "cube", "store", "pipeline", "ml", "accessor"},
     "__main__": {"cli"},
 }

@@ -79,3 +79,21 @@ def test_only_rejects_an_unknown_benchmark() -> None:
     done = _run("--only", "B1,B9")
     assert done.returncode == 2
     assert "B9" in done.stderr
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_produces_its_figures(tmp_path: Path) -> None:
+    saved = tmp_path / "ingest.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--alerts", "12",
+         "--repeats", "1", "--json", str(saved)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(saved.read_text())
+    assert figures["alerts"] >= 12
+    assert figures["alerts_10n"] >= 10 * 12
+    assert figures["ingest_alerts_per_s"] > 0
+    assert figures["floor_alerts_per_s"] > 0
+    assert "I1" in done.stdout
+    assert "I2" in done.stdout

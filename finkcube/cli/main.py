@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from finkcube._version import __version__
+from finkcube.cli.find import add_build_options, add_find_parser, run_find, selection_from_args
+from finkcube.cli.ingest import (
+    add_ingest_parser,
+    add_write_alerts_options,
+    run_ingest,
+    run_write_alerts,
+)
 from finkcube.cli.outcome import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -116,12 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
     p.add_argument("--overwrite", action="store_true", help="replace what is at STORE")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
+    add_build_options(p)
 
     p = sub.add_parser("update", help="add the sources that appeared since the last build")
     p.add_argument("store", metavar="STORE")
     _add_url(p)
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
+    p.add_argument("--reselect", action="store_true", help="run the store's selections again")
+    add_find_parser(sub, _add_url)
 
     p = sub.add_parser("info", help="summarise a store or one cube")
     p.add_argument("store", metavar="STORE")
@@ -134,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=_non_negative, default=0.0, metavar="MS")
     p.add_argument("--faults", type=_rate, default=0.0, metavar="RATE")
     p.add_argument("--seed", type=int, default=0)
+    add_write_alerts_options(p)
 
     p = sub.add_parser("demo", help="build a sample cube from the built-in emulator")
     p.add_argument("--out", type=Path, default=Path("finkcube-demo"), metavar="DIR")
@@ -145,20 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="write an animation instead")
     p.add_argument("--stretch", default="sigmoid")
     p.add_argument("--cmap", default="gray")
+    add_ingest_parser(sub)
     return parser
 
 
-def _object_ids(args: argparse.Namespace) -> list[int]:
+def _object_ids(args: argparse.Namespace, selected: bool = False) -> list[int]:
     ids = [parse_id(v) for v in args.ids]
     if args.objects_file is not None:
         ids.extend(load_objects_file(args.objects_file))
-    if not ids:
-        raise InputError("no diaObjectId given: pass IDs or --objects-file FILE")
+    if not ids and not selected:
+        raise InputError(
+            "no diaObjectId given: pass IDs or --objects-file FILE, or a selection "
+            "(--cone RA DEC RADIUS, --tag TAG, --name NAME)"
+        )
     return list(dict.fromkeys(ids))
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    ids = _object_ids(args)
+    selection = selection_from_args(args)
+    ids = _object_ids(args, selection is not None)
     args.url = resolve_url(args.url)
     from finkcube.pipeline.build import build_store
 
@@ -172,6 +188,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=None,
         scheduler=args.scheduler or None,
+        selection=selection,
+        forced_photometry=args.forced_photometry,
     )
     if report.results and all(r.not_found for r in report.results):
         unknown = [r.object_id for r in report.results]
@@ -192,6 +210,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=None,
         scheduler=args.scheduler or None,
+        reselect=args.reselect,
     )
     print(report.summary())
     return report_failures(report)
@@ -208,6 +227,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
+    if args.write_alerts is not None:
+        return run_write_alerts(args)
     from finkcube.emulator import run_server
 
     return run_server(
@@ -250,6 +271,8 @@ _COMMANDS = {
     "emulator": _cmd_emulator,
     "demo": _cmd_demo,
     "plot": _cmd_plot,
+    "find": run_find,
+    "ingest": run_ingest,
 }
 
 

@@ -10,6 +10,15 @@ Results come back as a :class:`BuildReport` (:mod:`~finkcube.pipeline.report`).
 
 from finkcube.pipeline.build import build_cube, build_store
 from finkcube.pipeline.report import BuildReport, ObjectResult
+from finkcube.pipeline.select import Selection, find
 from finkcube.pipeline.update import update_store
 
-__all__ = ["BuildReport", "ObjectResult", "build_cube", "build_store", "update_store"]
+__all__ = [
+    "BuildReport",
+    "ObjectResult",
+    "Selection",
+    "build_cube",
+    "build_store",
+    "find",
+    "update_store",
+]

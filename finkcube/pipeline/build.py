@@ -16,14 +16,17 @@ from finkcube.ids import parse_id, parse_ids
 from finkcube.names import PlanesArg
 from finkcube.pipeline.executors import executor_for
 from finkcube.pipeline.fetch import fetch_jobs, list_sources
+from finkcube.pipeline.forced import fetch_forced
 from finkcube.pipeline.jobs import Job, as_columns, check_planes, check_size
 from finkcube.pipeline.plan import plan_build
 from finkcube.pipeline.report import UNKNOWN_OBJECT, BuildReport
 from finkcube.pipeline.run import make_cube
+from finkcube.pipeline.select import Selection, select_objects
 from finkcube.service.client import FinkClient
-from finkcube.store import delete_cube, finalize_store, init_store, locate
+from finkcube.store import check_store, delete_cube, finalize_store, init_store, locate
+from finkcube.store.selection import record_selection
 
-__all__ = ["build_cube", "build_store"]
+__all__ = ["build_cube", "build_record", "build_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ def build_cube(
     size: int | None = None,
     columns: Sequence[str] | None = None,
     progress: bool | None = False,
+    forced_photometry: bool = False,
 ) -> xr.Dataset:
     """Fetch every source of one object and stack its cutouts into a cube.
 
@@ -59,6 +63,9 @@ def build_cube(
         Source columns kept as per-epoch coordinates (default: ``DEFAULT_COLUMNS``).
     progress : bool or None
         Show a progress bar (None: only when stderr is a terminal).
+    forced_photometry : bool
+        Also fetch the object's forced light curve (one ``/api/v1/fp`` request) onto the
+        ``fp_time`` dimension (``fp_psfFlux``, ``fp_band``, ...; see the README).
 
     Returns
     -------
@@ -89,14 +96,15 @@ def build_cube(
             raise NotFoundError(f"diaObjectId {oid}: {UNKNOWN_OBJECT}")
         job = Job(oid, tuple(records), job.planes, job.size, job.columns)
         ((_, cutouts, missing),) = fetch_jobs(active, [job], progress)
-        return make_cube(job, active.url, cutouts, missing)
+        forced = fetch_forced(active, oid) if forced_photometry else None
+        return make_cube(job, active.url, cutouts, missing, forced=forced)
     finally:
         if client is None:
             active.close()
 
 
 def build_store(
-    object_ids: Iterable[int | str],
+    object_ids: Iterable[int | str] | None,
     store: str | os.PathLike[str],
     *,
     client: FinkClient | None = None,
@@ -109,6 +117,8 @@ def build_store(
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = False,
     scheduler: Any = None,
+    selection: Selection | Mapping[str, Any] | None = None,
+    forced_photometry: bool = False,
 ) -> BuildReport:
     """Build one cube per object into one Zarr store; a re-run resumes.
 
@@ -123,8 +133,9 @@ def build_store(
 
     Parameters
     ----------
-    object_ids : iterable of int or str
-        The diaObjectIds; validated before anything is sent or written.
+    object_ids : iterable of int or str, or None
+        The diaObjectIds; validated before anything is sent or written. None or empty
+        with a ``selection``.
     store : str or path
         A local path or an fsspec URL (``s3://bucket/cubes.zarr``).
     client, url, planes, size, columns, progress
@@ -143,6 +154,13 @@ def build_store(
         lists the sources, creates and finalises the store. The result is the same store. A
         local ``store`` path is made absolute; the workers must see the same filesystem (or
         use an fsspec URL such as ``s3://``); ``storage_options`` travel with each task.
+    selection : Selection or mapping, optional
+        Objects to select through the service's search endpoints (a cone, a tag, a name:
+        :class:`~finkcube.Selection` or its fields), built after ``object_ids``. The store
+        records it, with ``planes``, ``size``, ``columns`` and ``forced_photometry``, so that
+        :func:`~finkcube.update_store` with ``reselect=True`` can run it again.
+    forced_photometry : bool
+        As for :func:`build_cube`: each cube also carries its forced light curve.
 
     Returns
     -------
@@ -175,25 +193,34 @@ def build_store(
     1
     """
     started = time.perf_counter()
-    ids = parse_ids(object_ids)
-    if not ids:
-        raise InputError("no diaObjectId given: pass ids or --objects-file")
+    ids = parse_ids(object_ids or ())
+    chosen = _as_selection(selection)
+    if not ids and chosen is None:
+        raise InputError("no diaObjectId given: pass ids or --objects-file, or a selection")
     planes, size = check_planes(planes), check_size(size)
     target = locate(store, storage_options)  # once: every step below gets this one
+    if chosen is not None:  # a refused path is refused before the search is sent
+        check_store(target, overwrite=overwrite)
     executor = executor_for(scheduler)
     active = FinkClient(url, workers=workers or 8) if client is None else client
     report = BuildReport(str(store))
     ready = False
     try:
+        if chosen is not None:
+            ids = _selected(active, chosen, ids)
         plan = plan_build(
-            active, target, ids, planes=planes, size=size, columns=columns, overwrite=overwrite
-        )
+            active, target, ids, planes=planes, size=size, columns=columns, overwrite=overwrite,
+            forced_photometry=forced_photometry,
+        )  # fmt: skip
         report.results.extend(plan.settled)
         if not plan.jobs and not plan.resume:
             logger.info("%s: nothing to build; nothing written", store)
             return report
         init_store(target, overwrite=overwrite)
         ready = True
+        if chosen is not None:
+            record = build_record(chosen, planes, size, columns, forced_photometry)
+            record_selection(target, record)
         for job in plan.jobs:  # an interrupted earlier write of these is redone
             delete_cube(target, job.object_id)
         report.results.extend(executor.run(plan.jobs, active, target, progress))
@@ -205,3 +232,37 @@ def build_store(
         executor.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _as_selection(selection: Selection | Mapping[str, Any] | None) -> Selection | None:
+    if selection is None or isinstance(selection, Selection):
+        return selection
+    if isinstance(selection, Mapping):
+        return Selection.from_dict(selection)
+    raise InputError(f"invalid selection {selection!r}: expected a Selection or its fields")
+
+
+def _selected(client: FinkClient, selection: Selection, ids: list[int]) -> list[int]:
+    """The given ids, then those the selection gives (InputError when there are none)."""
+    found = select_objects(client, selection)
+    if not ids and not found:
+        raise InputError(f"the {selection.describe()} search selected no object; nothing written")
+    logger.info("%s: %d object(s) selected", selection.describe(), len(found))
+    return list(dict.fromkeys((*ids, *found)))
+
+
+def build_record(
+    selection: Selection,
+    planes: str,
+    size: int | None,
+    columns: Sequence[str] | None,
+    forced_photometry: bool,
+) -> dict[str, Any]:
+    """What a store records of a selection: the selection and the options it built with."""
+    return {
+        "selection": selection.to_dict(),
+        "planes": planes,
+        "size": size,
+        "columns": None if columns is None else list(columns),
+        "forced_photometry": bool(forced_photometry),
+    }

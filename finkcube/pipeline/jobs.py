@@ -44,6 +44,9 @@ class Job:
         The source columns asked for (None: the defaults).
     merge : bool
         Merge into the stored cube (an update) rather than build a new one.
+    forced_photometry : bool
+        Fetch the object's forced light curve (one ``/api/v1/fp`` request) and put it on
+        the cube's ``fp_time`` dimension; an update refetches it.
     """
 
     object_id: int
@@ -52,6 +55,7 @@ class Job:
     size: int | None = None
     columns: tuple[str, ...] | None = None
     merge: bool = False
+    forced_photometry: bool = False
 
     @property
     def cube_columns(self) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from finkcube.cube.photometry import FP_ATTR, has_forced_photometry
 from finkcube.errors import InputError
 from finkcube.ids import parse_ids
 from finkcube.names import COLUMNS_ATTR, MISSING_ATTR, SOURCE_ID, PlanesArg, bare_column
@@ -38,18 +39,25 @@ class Plan:
 
 
 def _refuse_other_options(
-    store: Store, done: Sequence[int], planes: PlanesArg, size: int | None
+    store: Store, done: Sequence[int], planes: PlanesArg, size: int | None, forced: bool
 ) -> None:
-    """InputError when a complete cube to skip was built with other planes or size."""
+    """InputError when a complete cube to skip was built with other planes, size or forced
+    photometry."""
     if not done:
         return
+    again = "build into another store, or pass --overwrite (overwrite=True) to rebuild this one"
     for oid, attrs in cube_attributes(store, done).items():
         had_planes, had_size = attrs.get("planes", "data"), attrs.get("size")
         if (had_planes, had_size) != (planes, size):
             raise InputError(
                 f"diaObjectId {oid} in {store} was built with planes={had_planes!r}, "
-                f"size={had_size!r}, not planes={planes!r}, size={size!r}; build into another "
-                "store, or pass --overwrite (overwrite=True) to rebuild this one"
+                f"size={had_size!r}, not planes={planes!r}, size={size!r}; {again}"
+            )
+        if bool(attrs.get(FP_ATTR, False)) != forced:
+            had = "with" if forced is False else "without"
+            raise InputError(
+                f"diaObjectId {oid} in {store} was built {had} its forced photometry "
+                f"(--forced-photometry); {again}"
             )
 
 
@@ -62,6 +70,7 @@ def plan_build(
     size: int | None,
     columns: Sequence[str] | None,
     overwrite: bool,
+    forced_photometry: bool = False,
 ) -> Plan:
     """Plan a build: skip the complete cubes, list the sources of the others.
 
@@ -72,13 +81,14 @@ def plan_build(
     resume = check_store(store, overwrite=overwrite) and not overwrite
     complete = set(list_objects(store)) if resume else set()
     done = [oid for oid in object_ids if oid in complete]
-    _refuse_other_options(store, done, planes, size)
+    _refuse_other_options(store, done, planes, size, forced_photometry)
     plan = Plan(settled=[ObjectResult(oid, "skipped") for oid in done], resume=resume)
     todo = [oid for oid in object_ids if oid not in complete]
     listed = list_sources(client, todo, columns) if todo else {}
     for oid in todo:
         if listed[oid]:
-            job = Job(oid, tuple(listed[oid]), planes, size, as_columns(columns))
+            job = Job(oid, tuple(listed[oid]), planes, size, as_columns(columns),
+                      forced_photometry=forced_photometry)  # fmt: skip
             plan.jobs.append(job)
         else:
             logger.info("diaObjectId %s: %s", oid, UNKNOWN_OBJECT)
@@ -96,19 +106,22 @@ def update_targets(store: Store, object_ids: Iterable[int | str] | None) -> list
     return ids
 
 
-def _known(
-    store: Store, ids: Sequence[int], workers: int
-) -> dict[int, tuple[int, str, tuple[str, ...], set[int]]]:
-    """Per cube: its epochs, planes, columns, and the diaSourceIds it holds or knows lack
-    cutouts. Cubes are opened ``workers`` at a time: on an object store each costs a few
-    round trips."""
+#: What an update needs to know of a cube: its epochs, planes, columns, the diaSourceIds it
+#: holds or knows lack cutouts, and whether it carries its forced light curve.
+_Known = tuple[int, str, tuple[str, ...], set[int], bool]
 
-    def read(oid: int) -> tuple[int, str, tuple[str, ...], set[int]]:
+
+def _known(store: Store, ids: Sequence[int], workers: int) -> dict[int, _Known]:
+    """What an update needs to know of each cube (:data:`_Known`). Cubes are opened
+    ``workers`` at a time: on an object store each costs a few round trips."""
+
+    def read(oid: int) -> _Known:
         cube = open_cube(store, oid)
         held = {int(s) for s in cube[SOURCE_ID].values}
         gone = {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
         columns = tuple(bare_column(c) for c in cube.attrs[COLUMNS_ATTR])
-        return cube.sizes["time"], cube.attrs.get("planes", "data"), columns, held | gone
+        planes = cube.attrs.get("planes", "data")
+        return cube.sizes["time"], planes, columns, held | gone, has_forced_photometry(cube)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
         return dict(zip(ids, pool.map(read, ids), strict=True))
@@ -126,20 +139,23 @@ def plan_update(client: FinkClient, store: Store, ids: Sequence[int]) -> Plan:
     """Plan an update: list every object's sources again and keep the new ones.
 
     Objects built alike (planes, columns) are listed together, in batches. A source is new
-    when the cube neither holds it nor knows it lacks cutouts.
+    when the cube neither holds it nor knows it lacks cutouts. A cube that carries its
+    forced light curve always gets a job: the light curve is fetched again, and the cube
+    rewritten only when it changed (or has new sources).
     """
     known = _known(store, ids, client.workers)
     alike: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-    for oid, (_, planes, columns, _) in known.items():
+    for oid, (_, planes, columns, _, _) in known.items():
         alike.setdefault((planes, columns), []).append(oid)
     plan = Plan(resume=True)
     for (planes, columns), oids in alike.items():
         listed = list_sources(client, oids, list(columns))
         for oid in oids:
-            epochs, _, _, seen = known[oid]
+            epochs, _, _, seen, forced = known[oid]
             new = [r for r in listed[oid] if int(r["r:diaSourceId"]) not in seen]
-            if new:
-                plan.jobs.append(Job(oid, tuple(new), check_planes(planes), None, columns, True))
+            if new or forced:
+                job = Job(oid, tuple(new), check_planes(planes), None, columns, True, forced)
+                plan.jobs.append(job)
             else:
                 plan.settled.append(ObjectResult(oid, "unchanged", epochs))
     return plan

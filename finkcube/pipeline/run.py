@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import xarray as xr
 
 from finkcube.config import redact_url
 from finkcube.cube.assemble import assemble_cube, merge_cubes
+from finkcube.cube.photometry import attach_forced_photometry, same_forced_photometry
 from finkcube.cutouts import SourceCutouts
 from finkcube.errors import FinkcubeError
 from finkcube.pipeline.fetch import fetch_jobs
+from finkcube.pipeline.forced import fetch_forced
 from finkcube.pipeline.jobs import Job
 from finkcube.pipeline.report import ObjectResult
 from finkcube.service.client import FinkClient
@@ -38,8 +41,21 @@ def make_cube(
     cutouts: Mapping[int, SourceCutouts],
     missing: Sequence[int],
     old: xr.Dataset | None = None,
+    forced: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
-    """The cube of a job: assembled anew, or ``old`` with the job's sources merged in."""
+    """The cube of a job: assembled anew, or ``old`` with the job's sources merged in; with
+    ``forced`` (the ``/api/v1/fp`` columns), its forced light curve attached (replaced)."""
+    cube = _stack(job, url, cutouts, missing, old)
+    return cube if forced is None else attach_forced_photometry(cube, forced)
+
+
+def _stack(
+    job: Job,
+    url: str,
+    cutouts: Mapping[int, SourceCutouts],
+    missing: Sequence[int],
+    old: xr.Dataset | None,
+) -> xr.Dataset:
     if old is not None:
         return merge_cubes(old, job.records, cutouts, missing=missing)
     return assemble_cube(
@@ -55,17 +71,23 @@ def make_cube(
 
 def _finish(
     job: Job,
-    url: str,
+    client: FinkClient,
     cutouts: Mapping[int, SourceCutouts],
     missing: Sequence[int],
     store: Store,
 ) -> ObjectResult:
     oid = job.object_id
+    # One /fp request, in this thread, while the pool fetches the next objects' cutouts.
+    forced = fetch_forced(client, oid) if job.forced_photometry else None
     old = None
     if job.merge:
-        old = open_cube(store, oid).load(scheduler=_HERE)
+        held = open_cube(store, oid)
+        if not job.records and forced is not None and same_forced_photometry(held, forced):
+            logger.info("diaObjectId %s: no new source, forced light curve unchanged", oid)
+            return ObjectResult(oid, "unchanged", held.sizes["time"])
+        old = held.load(scheduler=_HERE)
     try:
-        cube = make_cube(job, url, cutouts, missing, old)
+        cube = make_cube(job, client.url, cutouts, missing, old, forced)
     except FinkcubeError as exc:
         logger.error("diaObjectId %s: %s", oid, exc)
         return ObjectResult(oid, "failed", error=str(exc))
@@ -89,4 +111,4 @@ def run_jobs(
     written in the calling thread while the pool fetches the next objects.
     """
     for job, cutouts, missing in fetch_jobs(client, jobs, progress):
-        yield _finish(job, client.url, cutouts, missing, store)
+        yield _finish(job, client, cutouts, missing, store)

@@ -9,19 +9,48 @@ with nothing new is not written at all.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from finkcube.errors import InputError
 from finkcube.names import URL_ENV
 from finkcube.pipeline.executors import executor_for
-from finkcube.pipeline.plan import plan_update, stored_url, update_targets
+from finkcube.pipeline.plan import Plan, plan_build, plan_update, stored_url, update_targets
 from finkcube.pipeline.report import BuildReport
+from finkcube.pipeline.select import Selection, select_objects
 from finkcube.service.client import FinkClient
-from finkcube.store import finalize_store, locate
+from finkcube.store import Store, delete_cube, finalize_store, list_objects, locate, repair_store
+from finkcube.store.selection import stored_selections
 
 __all__ = ["update_store"]
+
+logger = logging.getLogger(__name__)
+
+
+def _reselect(client: FinkClient, store: Store, records: list[dict[str, Any]]) -> Plan:
+    """Plan the builds of the objects the recorded selections give now that the store lacks."""
+    plan = Plan(resume=True)
+    if not records:
+        return plan
+    held = set(list_objects(store))
+    for record in records:
+        selection = Selection.from_dict(record.get("selection", {}))
+        new = [oid for oid in select_objects(client, selection) if oid not in held]
+        logger.info("%s: %d new object(s)", selection.describe(), len(new))
+        if not new:
+            continue
+        more = plan_build(
+            client, store, new, planes=record.get("planes", "data"), size=record.get("size"),
+            columns=record.get("columns"), overwrite=False,
+            forced_photometry=bool(record.get("forced_photometry", False)),
+        )  # fmt: skip
+        plan.jobs.extend(more.jobs)
+        plan.settled.extend(more.settled)
+        held.update(new)
+    return plan
 
 
 def update_store(
@@ -34,6 +63,7 @@ def update_store(
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | None = False,
     scheduler: Any = None,
+    reselect: bool = False,
 ) -> BuildReport:
     """Add to each cube of a store the sources that appeared since it was built.
 
@@ -57,16 +87,22 @@ def update_store(
     scheduler : str or distributed.Client, optional
         Run the per-object work as tasks on a dask.distributed cluster, as
         :func:`~finkcube.build_store` does: one task per object with new sources.
+    reselect : bool
+        First run again the selections the store was built from (``build_store(...,
+        selection=...)``) and build the objects they give that the store lacks, with the
+        options recorded with each selection; objects that left a selection are kept.
 
     Returns
     -------
     BuildReport
-        ``updated``, ``unchanged`` or ``failed`` per object.
+        ``updated``, ``unchanged`` or ``failed`` per object (``built`` for the objects a
+        reselection added).
 
     Raises
     ------
     InputError
-        For an object with no complete cube in the store.
+        For an object with no complete cube in the store; with ``reselect``, when the
+        store records no selection.
     StoreRefusedError
         When ``store`` is not a finkcube store.
 
@@ -86,7 +122,14 @@ def update_store(
     started = time.perf_counter()
     target = locate(store, storage_options)  # once: every step below gets this one
     report = BuildReport(str(store))
+    repair_store(target)  # promote what a crashed earlier run staged, before planning
     ids = update_targets(target, object_ids)
+    records = stored_selections(target) if reselect else []
+    if reselect and not records:
+        raise InputError(
+            f"{store} records no selection to run again: build it with --cone, --tag or "
+            "--name (selection=...) to use --reselect"
+        )
     if client is None:
         url = url or os.environ.get(URL_ENV) or stored_url(target, ids)
     executor = executor_for(scheduler)
@@ -94,6 +137,11 @@ def update_store(
     changed = False
     try:
         plan = plan_update(active, target, ids)
+        fresh = _reselect(active, target, records)
+        plan.jobs.extend(fresh.jobs)
+        plan.settled.extend(fresh.settled)
+        for job in fresh.jobs:  # an interrupted earlier write of these is redone
+            delete_cube(target, job.object_id)
         report.results.extend(plan.settled)
         changed = bool(plan.jobs)  # from here on the store may change
         if changed:

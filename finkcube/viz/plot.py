@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from finkcube.cube.columns import as_str
+from finkcube.cube.photometry import FP_DIM, FP_PREFIX
 from finkcube.errors import InputError
 from finkcube.names import BAND, DATA_PLANE, KINDS, OBJECT_ID
 from finkcube.viz.figure import (
@@ -139,6 +140,8 @@ def plot_lightcurve(
     """Plot the per-epoch fluxes of a cube against time, one colour per band.
 
     Epochs whose flux is not finite are left out; a missing or non-finite error draws no bar.
+    A cube that carries its forced light curve (``fp_`` + ``flux`` along ``fp_time``) shows
+    it too, as open markers of the band's colour behind the detections.
 
     Parameters
     ----------
@@ -156,7 +159,8 @@ def plot_lightcurve(
     Returns
     -------
     matplotlib.axes.Axes
-        One errorbar container per band, in ``ax.containers``, labelled with the band.
+        One errorbar container per band, in ``ax.containers``, labelled with the band (and
+        one per band of the forced light curve, labelled ``"band (forced)"``).
 
     Raises
     ------
@@ -193,6 +197,7 @@ def plot_lightcurve(
             color=BAND_COLORS.get(band, "0.5"),
             label=band,
         )
+    _draw_forced(ax, ds, flux, err)
     for position in mark:
         ax.axvline(times[position], color="0.6", lw=0.8, ls=":", zorder=0)
     ax.axhline(0.0, color="0.8", lw=0.8, zorder=0)
@@ -207,6 +212,34 @@ def plot_lightcurve(
     if object_id is not None:
         ax.set_title(f"diaObjectId {object_id}", fontsize=9)
     return ax
+
+
+def _draw_forced(ax: Axes, ds: xr.Dataset, flux: str, err: str | None) -> None:
+    """The forced light curve, open markers per band, when the cube carries one."""
+    name = FP_PREFIX + flux
+    if name not in ds.variables or FP_DIM not in ds[name].dims:
+        return
+    times = np.asarray(ds[FP_DIM].values, dtype=np.float64)
+    values = np.asarray(ds[name].values, dtype=np.float64)
+    fp_err = FP_PREFIX + err if err is not None else None
+    errors = (
+        np.asarray(ds[fp_err].values, dtype=np.float64)
+        if fp_err is not None and fp_err in ds.variables
+        else np.full_like(values, np.nan)
+    )
+    band_name = FP_PREFIX + BAND
+    bands = as_str(ds[band_name].values) if band_name in ds.variables else np.full(times.shape, "?")
+    order = [b for b in BAND_COLORS if b in set(bands)] + sorted(set(bands) - set(BAND_COLORS))
+    for band in order:
+        keep = (bands == band) & np.isfinite(values)
+        if not keep.any():
+            continue
+        color = BAND_COLORS.get(band, "0.5")
+        ax.errorbar(
+            times[keep], values[keep], yerr=np.where(np.isfinite(errors[keep]), errors[keep], 0.0),
+            fmt="o", ms=4, mfc="none", mec=color, capsize=0, color=color, alpha=0.6,
+            elinewidth=0.6, zorder=1, label=f"{band} (forced)",
+        )  # fmt: skip
 
 
 def _draw_overview(
