@@ -25,6 +25,7 @@ from finkcube.errors import (
     TransportError,
 )
 from finkcube.ml.dataset import CubeDataset
+from finkcube.ml.training import export
 from finkcube.pipeline import (
     BuildReport,
     ObjectResult,
@@ -62,6 +63,7 @@ __all__ = [
     "build_cube",
     "build_store",
     "epoch_wcs",
+    "export",
     "find",
     "ingest",
     "iter_cutouts",

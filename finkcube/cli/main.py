@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from finkcube._version import __version__
+from finkcube.cli.export import add_export_parser, run_export
 from finkcube.cli.find import add_build_options, add_find_parser, run_find, selection_from_args
 from finkcube.cli.ingest import (
     add_ingest_parser,
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stretch", default="sigmoid")
     p.add_argument("--cmap", default="gray")
     add_ingest_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
@@ -273,6 +275,7 @@ _COMMANDS = {
     "plot": _cmd_plot,
     "find": run_find,
     "ingest": run_ingest,
+    "export": run_export,
 }
 
 

@@ -12,12 +12,11 @@ PyTorch is never required: it is imported only by :meth:`CubeDataset.as_torch`.
 
 from __future__ import annotations
 
-import csv
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from finkcube.cube.canvas import NORMALIZE_METHODS, normalize_stamps, resize_sta
 from finkcube.cube.columns import as_str
 from finkcube.errors import InputError
 from finkcube.ids import parse_id, parse_ids
-from finkcube.ml.torchdata import torch_dataset_class
+from finkcube.ml.trainset import TrainingSet, is_training_set
 from finkcube.names import (
     BAND,
     CUTOUT_VAR,
@@ -43,8 +42,6 @@ __all__ = ["CubeDataset"]
 logger = logging.getLogger(__name__)
 
 TIME, KIND, Y, X, PLANE = DIMS
-#: Suffixes :meth:`CubeDataset.to_numpy` writes.
-EXPORT_SUFFIXES: Final = (".npz", ".npy")
 
 
 def _choose(values: Sequence[str] | str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
@@ -56,7 +53,7 @@ def _choose(values: Sequence[str] | str, allowed: Sequence[str], what: str) -> t
 
 
 class CubeDataset:
-    """The stamps of a store, one item per (object, epoch), as float32 arrays.
+    """The stamps of a store or a training set, one item per (object, epoch), as float32.
 
     Item ``i`` is ``(x, target)``:
 
@@ -70,6 +67,12 @@ class CubeDataset:
     the normalisation (:func:`finkcube.accessor.normalize_cube`), then NaN -> ``fill``;
     so ``x`` equals the same selection of
     ``ds.fink.resize(size).fink.normalize(normalize, fill)``.
+
+    Given a training set written by :func:`finkcube.ml.export`, item ``i`` is its sample
+    ``i`` with its ``label`` (else its diaObjectId) as target; the stamp options and
+    ``labels`` are then fixed by the export and ignored here. With ``meta=True`` items are
+    ``(x, target, meta)``, ``meta`` the item's row of the table (a dict). The dataset pickles
+    as its path and options: each ``DataLoader`` worker (fork or spawn) opens the data itself.
 
     Parameters
     ----------
@@ -93,6 +96,10 @@ class CubeDataset:
         A target per diaObjectId; every object must have one.
     storage_options : dict, optional
         fsspec options for a remote store.
+    transform : callable, optional
+        Applied to each item's ``x``.
+    meta : bool
+        Add each item's table row to the item.
 
     Raises
     ------
@@ -118,9 +125,19 @@ class CubeDataset:
         fill: float | None = 0.0,
         labels: Mapping[int, Any] | None = None,
         storage_options: dict[str, Any] | None = None,
+        transform: Callable[[np.ndarray], Any] | None = None,
+        meta: bool = False,
     ) -> None:
-        from finkcube.store import list_objects, open_cubes
+        from finkcube.store import list_objects
 
+        self.store, self.storage_options = store, storage_options
+        self.transform, self.meta = transform, meta
+        self._set: TrainingSet | None = None
+        self._opened: dict[int, Any] | None = None
+        self._sides: dict[int, np.ndarray | None] = {}
+        if is_training_set(store, storage_options):
+            self._open_training_set()
+            return
         self.kinds = _choose(kinds, KINDS, "kinds")
         self.planes = _choose(planes, PLANES, "planes")
         if normalize is not None and normalize not in NORMALIZE_METHODS:
@@ -131,7 +148,6 @@ class CubeDataset:
             raise InputError(f"size must be a positive integer number of pixels, got {size!r}")
         self.normalize = normalize
         self.fill = fill
-        self.store = store
         if object_ids is None:
             ids = list_objects(store, storage_options=storage_options)
         else:
@@ -149,8 +165,6 @@ class CubeDataset:
         self._read_planes = self.planes
         if normalize is not None and DATA_PLANE not in self.planes:
             self._read_planes = (*self.planes, DATA_PLANE)
-        # Lazy nodes read straight from their chunk files (no dask): one item, one read.
-        self._cubes = open_cubes(store, self.object_ids, storage_options=storage_options)
         canvases = {oid: self._check_cube(oid) for oid in self.object_ids}
         if size is None:
             sides = sorted(set(canvases.values()))
@@ -163,7 +177,33 @@ class CubeDataset:
         self.size: int = size
         counts = [self._cubes[oid].sizes[TIME] for oid in self.object_ids]
         self._starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        self._sides: dict[int, np.ndarray | None] = {}
+
+    def _open_training_set(self) -> None:
+        self._set = TrainingSet(
+            self.store, transform=self.transform, meta=self.meta,
+            storage_options=self.storage_options,
+        )  # fmt: skip
+        self.object_ids, self._starts = self._set.objects()
+        self.kinds = self.planes = ()
+        self.normalize, self.fill, self.labels = None, None, None
+        self.size = self._set.shape[-1]
+
+    @property
+    def _cubes(self) -> dict[int, Any]:
+        """The lazy cubes (nodes read straight from their chunk files), opened on first use."""
+        if self._opened is None:
+            from finkcube.store import open_cubes
+
+            self._opened = open_cubes(
+                self.store, self.object_ids, storage_options=self.storage_options
+            )
+        return self._opened
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The path and the options only: each process opens the cubes itself."""
+        state = dict(self.__dict__)
+        state["_opened"], state["_sides"] = None, {}
+        return state
 
     def _check_cube(self, oid: int) -> int:
         cube = self._cubes[oid]
@@ -193,11 +233,16 @@ class CubeDataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         """The shape of every item's ``x``: ``(channels, size, size)``."""
+        if self._set is not None:
+            c, s, _ = self._set.shape
+            return (c, s, s)
         return (len(self.kinds) * len(self.planes), self.size, self.size)
 
     @property
     def channels(self) -> list[tuple[str, str]]:
         """The ``(kind, plane)`` of each channel of ``x``, in order."""
+        if self._set is not None:
+            return [(c.split("/", 1)[0], c.split("/", 1)[-1]) for c in self._set.channels]
         return [(k, p) for k in self.kinds for p in self.planes]
 
     def locate(self, i: int) -> tuple[int, int]:
@@ -221,10 +266,22 @@ class CubeDataset:
         """Return the target of an object's items: its label, or the id itself."""
         return object_id if self.labels is None else self.labels[object_id]
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        if self._set is not None:
+            return self._set[i]
         oid, t = self.locate(i)
         x = self._stamps(oid, slice(t, t + 1))[0]
+        x = self.transform(x) if self.transform is not None else x
+        if self.meta:
+            row = self.index[int(i) % len(self)]
+            return x, self.target(oid), {k: row[k].item() for k in row.dtype.names or ()}
         return x, self.target(oid)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Many items at once (``DataLoader`` batches): one read for a training set."""
+        if self._set is not None:
+            return self._set.__getitems__(indices)
+        return [self[i] for i in indices]
 
     # --- reading ------------------------------------------------------------------------
     def _object_sides(self, oid: int) -> np.ndarray | None:
@@ -266,8 +323,12 @@ class CubeDataset:
 
         Faster than item by item: one read per object.
         """
-        for oid in self.object_ids:
-            yield oid, self._stamps(oid, slice(None))
+        for k, oid in enumerate(self.object_ids):
+            if self._set is not None:
+                a, b = int(self._starts[k]), int(self._starts[k + 1])
+                yield oid, np.asarray(self._set.array[a:b], dtype=np.float32)
+            else:
+                yield oid, self._stamps(oid, slice(None))
 
     # --- tables and export --------------------------------------------------------------
     @functools.cached_property
@@ -277,6 +338,8 @@ class CubeDataset:
 
         Reading it loads the per-epoch coordinates of every cube (small).
         """
+        if self._set is not None:
+            return self._set.index()
         parts = []
         for oid in self.object_ids:
             cube = self._cubes[oid]
@@ -304,71 +367,18 @@ class CubeDataset:
     @property
     def targets(self) -> np.ndarray:
         """The target of every item, as one array."""
+        if self._set is not None:
+            return self._set.targets()
         return np.asarray([self.target(int(oid)) for oid in self.index[OBJECT_ID]])
 
     def to_numpy(self, path: str | Path, *, compress: bool = False) -> Path:
-        """Write every item to one file, with the id table and the targets.
+        """Write every item to one ``.npz`` (or ``.npy`` + CSV table), with the targets.
 
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            ``.npz``: one archive with arrays ``x`` (``(n, channels, size, size)``
-            float32), ``diaObjectId``, ``diaSourceId``, ``time``, ``band`` and ``label``
-            (the targets). ``.npy``: ``x`` alone, written item by item without holding
-            it in memory, and beside it a CSV (same name, ``.csv``) with columns
-            ``item, diaObjectId, diaSourceId, time, band, label``.
-        compress : bool
-            Compress an ``.npz`` (slower, smaller).
-
-        Returns
-        -------
-        pathlib.Path
-            ``path``.
-
-        Raises
-        ------
-        InputError
-            For another suffix, a missing directory, or labels numpy cannot store without
-            pickling (None or other objects: use numbers or strings; a mix of both is
-            stored as strings).
+        See :func:`finkcube.ml.numpyfile.write_numpy` for the files and errors.
         """
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in EXPORT_SUFFIXES:
-            raise InputError(f"cannot export to {path.name}: use one of {EXPORT_SUFFIXES}")
-        if not path.parent.is_dir():
-            raise InputError(f"output directory {path.parent} does not exist: create it first")
-        table = self.index
-        labels = self.targets
-        if labels.dtype == object:
-            raise InputError(
-                "labels must be numbers or strings to be exported (no None, no objects)"
-            )
-        shape = (len(self), *self.shape)
-        if suffix == ".npz":
-            x = np.empty(shape, dtype=np.float32)
-            self._fill(x)
-            save = np.savez_compressed if compress else np.savez
-            columns: dict[str, Any] = {name: table[name] for name in table.dtype.names or ()}
-            save(path, x=x, label=labels, **columns)
-        else:
-            x = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
-            self._fill(x)
-            x.flush()
-            del x
-            with path.with_suffix(".csv").open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["item", *(table.dtype.names or ()), "label"])
-                for i, (row, label) in enumerate(zip(table, labels, strict=True)):
-                    writer.writerow(
-                        [i, int(row[0]), int(row[1]), repr(float(row[2])), row[3], label]
-                    )
-        logger.info("wrote %d stamps to %s", len(self), path)
-        return path
+        from finkcube.ml.numpyfile import write_numpy
 
-    def _fill(self, x: np.ndarray) -> None:
-        for (_, stamps), start in zip(self.iter_objects(), self._starts[:-1], strict=True):
-            x[start : start + len(stamps)] = stamps
+        return write_numpy(self, path, compress=compress)
 
     def as_torch(self) -> Any:
         """Return this dataset as a ``torch.utils.data.Dataset`` yielding tensors.
@@ -381,4 +391,6 @@ class CubeDataset:
         InputError
             When PyTorch is not installed (``pip install torch``).
         """
-        return torch_dataset_class()(self)
+        from finkcube.ml.torchdata import TorchCubeDataset
+
+        return TorchCubeDataset(self)
