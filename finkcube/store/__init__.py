@@ -49,7 +49,14 @@ from finkcube.store.read import (
 )
 from finkcube.store.stream import iter_cutouts
 from finkcube.store.summary import CubeSummary, StoreSummary, cube_summary, store_summary
-from finkcube.store.write import check_store, delete_cube, finalize_store, init_store, write_cube
+from finkcube.store.write import (
+    check_store,
+    delete_cube,
+    finalize_store,
+    init_store,
+    repair_store,
+    write_cube,
+)
 
 __all__ = [
     "COMPLETE_ATTR",
@@ -71,6 +78,7 @@ __all__ = [
     "open_cube",
     "open_cubes",
     "open_store",
+    "repair_store",
     "store_summary",
     "write_cube",
 ]

@@ -12,6 +12,8 @@ instead of zarr's sequential round trips, on disk one plain write per file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -20,7 +22,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from finkcube.errors import InputError, StoreError
+from finkcube.errors import InputError, StoreError, StoreRefusedError
 
 __all__ = ["META", "Store", "StoreLike", "locate"]
 
@@ -129,38 +131,121 @@ class Store:
         for key, data in files.items():
             path = self.path(key)
             folder = os.path.dirname(path)
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            with open(path, "wb") as file:
-                file.write(data)
+            for attempt in range(3):  # another writer may remove an emptied folder meanwhile
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                try:
+                    with open(path, "wb") as file:
+                        file.write(data)
+                    break
+                except FileNotFoundError:
+                    made.discard(folder)
+                    if attempt == 2:
+                        raise
 
     def replace(self, key: str, data: bytes) -> None:
         """Put one file whole, replacing the old one: a kill never leaves it half written.
 
         A local file is written aside and renamed over the old one (object stores put whole
-        objects anyway).
+        objects anyway). Written again when another process removed the file written aside
+        (the leftovers of a killed write are removed by the next one) or its emptied folder.
         """
         path = self.path(key)
         if not self.local:
             self.fs.pipe_file(path, data)
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{uuid.uuid4().hex}.partial"
-        try:
-            with open(partial, "wb") as file:
-                file.write(data)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+        for attempt in range(3):
+            partial = f"{path}.{uuid.uuid4().hex}.partial"
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(partial, "wb") as file:
+                    file.write(data)
+                os.replace(partial, path)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
 
     def remove(self, key: str) -> None:
-        """Delete a folder under the root and all it holds; nothing happens if there is none."""
+        """Delete a folder under the root and all it holds; nothing happens if there is none.
+
+        Another process deleting the same folder meanwhile is no failure.
+        """
         path = self.path(key)
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=True)
+        for attempt in range(3):
+            try:
+                if self.fs.exists(path):
+                    self.fs.rm(path, recursive=True)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+            finally:
+                self.fs.invalidate_cache(path)
+
+    def remove_files(self, keys: Iterable[str]) -> None:
+        """Delete files under the root, in the order given; missing ones are ignored."""
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.path(key))
+
+    def files_under(self, key: str) -> list[str]:
+        """The keys (from the root) of every file under a folder; none when it is absent."""
+        path = self.path(key)
         self.fs.invalidate_cache(path)
+        try:
+            found = self.fs.find(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        start = len(self.root) + 1
+        return [str(p)[start:] for p in found if str(p).startswith(f"{self.root}/")]
+
+    def names_in(self, key: str) -> list[str]:
+        """The names of the entries of a folder under the root; none when it is absent."""
+        path = self.path(key)
+        self.fs.invalidate_cache(path)
+        try:
+            entries = self.fs.ls(path, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
+
+    def refuse_unusable(self) -> None:
+        """StoreRefusedError for a local path that can never become a store, whatever
+        the options.
+
+        A path under a regular file (``notes.txt/cubes.zarr``) or under a symbolic link to
+        nothing, or whose folder cannot be written: caught before a build queries the service.
+        """
+        if not self.local:
+            return
+        path = os.path.abspath(self.root)
+        if os.path.lexists(path):
+            if not os.path.exists(path):
+                raise StoreRefusedError(
+                    f"{self.url} is a symbolic link to nothing: fix or remove it"
+                )
+            return
+        parent = os.path.dirname(path)
+        while not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.exists(parent):
+            raise StoreRefusedError(
+                f"{self.url} cannot be created: {parent} is a symbolic link to nothing"
+            )
+        if not os.path.isdir(parent):
+            raise StoreRefusedError(
+                f"{self.url} cannot be created: {parent} is a file, not a folder"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreRefusedError(
+                f"{self.url} cannot be created: {parent} is not writable "
+                f"({os.strerror(errno.EACCES).lower()})"
+            )
 
     def children(self) -> list[str]:
         """The names of the root's entries that are object ids, ascending."""

@@ -24,8 +24,9 @@ from finkcube.store.chunks import ChunkReader, simple_layout
 from finkcube.store.failures import failures
 from finkcube.store.layout import COMPLETE_ATTR, CONSOLIDATED, object_groups
 from finkcube.store.location import Store
+from finkcube.store.versions import check_unchanged
 
-__all__ = ["LazyArray", "fast_cube", "groups_metadata", "raw_time"]
+__all__ = ["LazyArray", "fast_cube", "groups_metadata", "open_group", "raw_time"]
 
 #: The codecs of the ``time`` array as write_cube stores it: one uncompressed chunk.
 _RAW_TIME_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}]
@@ -47,20 +48,30 @@ class LazyArray(xr.backends.BackendArray):
 
     An array of the plain layout finkcube writes is read straight from its chunk files
     (:mod:`finkcube.store.chunks`); any other through zarr, opened on first read. Zarr strings
-    come back as Python ``str`` objects, as in :func:`open_cube`.
+    come back as Python ``str`` objects, as in :func:`open_cube`. With ``check`` (see
+    :attr:`finkcube.store.versions.Version.check`), every read is followed by a read of the
+    group's ``zarr.json``: a cube rewritten meanwhile raises
+    :class:`~finkcube.store.versions.CubeChangedError` instead of returning a mix of versions.
     """
 
     def __init__(
-        self, where: Store, path: str, meta: Mapping[str, Any], boolean: bool = False
+        self,
+        where: Store,
+        path: str,
+        meta: Mapping[str, Any],
+        boolean: bool = False,
+        check: tuple[str, str, bytes] | None = None,
     ) -> None:
         self.where, self.path, self.meta, self.boolean = where, path, meta, boolean
+        self.check = check
         self.shape = tuple(int(n) for n in meta["shape"])
         self.dtype = np.dtype(bool) if boolean else _dtype(meta.get("data_type"))
         self._reader: ChunkReader | None = None
         self._array: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"where": self.where, "path": self.path, "meta": self.meta, "boolean": self.boolean}
+        return {"where": self.where, "path": self.path, "meta": self.meta,
+                "boolean": self.boolean, "check": self.check}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -74,7 +85,14 @@ class LazyArray(xr.backends.BackendArray):
 
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         with failures(self.where.url, f"reading {self.path}"):
-            values = self._read_unchecked(key)
+            try:
+                values = self._read_unchecked(key)
+            except Exception:
+                if self.check is not None:  # a file replaced midway: say so, not why
+                    check_unchanged(self.where, self.check)
+                raise
+            if self.check is not None:
+                check_unchanged(self.where, self.check)
         return values.astype(bool) if self.boolean else values
 
     def _read_unchecked(self, key: tuple[Any, ...]) -> np.ndarray:
@@ -136,9 +154,16 @@ def _label_index(dim: str, labels: tuple[str, ...]) -> tuple[xr.Variable, Any]:
 
 
 def fast_cube(
-    where: Store, group: str, meta: Mapping[str, Any], time: bytes | None
+    where: Store,
+    group: str,
+    meta: Mapping[str, Any],
+    time: bytes | None,
+    check: tuple[str, str, bytes] | None = None,
 ) -> xr.Dataset | None:
     """Build a lazy cube from its group's consolidated metadata alone, or None if unsure.
+
+    ``group`` is the folder of the version read (the group, or a staged copy of it);
+    ``check`` is passed to each :class:`LazyArray`.
 
     The indexes (``time``, ``kind``, ``plane``) are handed to xarray ready-made: building a
     default index per cube is most of what a plain ``xr.Dataset(...)`` would cost here.
@@ -176,6 +201,8 @@ def fast_cube(
     ):
         return None
     times = np.frombuffer(time, "<f8").astype(np.float64)
+    if times.shape != (int(specs["time"][1]["shape"][0]),):
+        return None  # not this version's time index (rewritten meanwhile)
     kind, plane = _label_index("kind", KINDS), _label_index("plane", PLANES[:n_planes])
     coords: dict[str, Any] = {
         "time": xr.Variable("time", times, specs["time"][2]),
@@ -191,7 +218,8 @@ def fast_cube(
     for name, (var_dims, array, attrs, boolean) in specs.items():
         if name in coords:
             continue
-        lazy = indexing.LazilyIndexedArray(LazyArray(where, f"{group}/{name}", array, boolean))
+        array_ = LazyArray(where, f"{group}/{name}", array, boolean, check)
+        lazy = indexing.LazilyIndexedArray(array_)
         target = coords if name in coord_names or name in dims else data_vars
         target[name] = xr.Variable(var_dims, lazy, attrs)
     attrs = {k: v for k, v in meta.get("attributes", {}).items() if k != COMPLETE_ATTR}
@@ -220,3 +248,43 @@ def groups_metadata(where: Store, root: Mapping[str, Any]) -> dict[str, dict[str
             block = {"kind": "inline", "must_understand": False, "metadata": members.get(group, {})}
             groups[group] = {**node, CONSOLIDATED: block}
     return groups
+
+
+def open_group(where: Store, group: str, chunks: Any) -> xr.Dataset:
+    """Open one group with xarray (lazily indexed with ``chunks=None``, else dask).
+
+    ``group`` is the folder of the version read: the group, or a staged copy of it.
+    """
+    import zarr
+    from xarray.backends import ZarrStore
+
+    zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
+    # The group's full URL (protocol included) names it for dask's tokens: a bare path of a
+    # memory:// or s3:// store would be taken for a local file by older xarray.
+    name = where.fs.unstrip_protocol(where.path(group))
+    ds = xr.open_dataset(name, engine="zarr", store=ZarrStore(zgroup), chunks=chunks)
+    ds.attrs.pop(COMPLETE_ATTR, None)
+    if chunks is None:
+        return ds
+    return _eager_epoch_coords(ds, zgroup)
+
+
+def _eager_epoch_coords(ds: xr.Dataset, zgroup: Any) -> xr.Dataset:
+    """Hold the small per-epoch coordinates in memory, strings as Python ``str`` objects.
+
+    They are a few bytes per epoch, read straight from Zarr (no dask compute, so a
+    ``distributed`` client never sees it). In memory, ``ds.band == "g"``, ``groupby("band")``
+    and ``.values.astype(str)`` work as on a cube fresh from :func:`~finkcube.build_cube`;
+    the pixels stay lazy.
+    """
+    loaded = {}
+    for name, coord in ds.coords.items():
+        if name in ds.indexes or coord.chunks is None:
+            if coord.dtype.kind == "T":  # numpy's StringDType: refuses .astype(str)
+                loaded[name] = coord.variable.copy(data=coord.values.astype(object))
+            continue
+        values = np.asarray(zgroup[str(name)][...])
+        if values.dtype.kind in "OTU":
+            values = values.astype(object)
+        loaded[name] = xr.Variable(coord.dims, values, coord.attrs, coord.encoding)
+    return ds.assign_coords(loaded)

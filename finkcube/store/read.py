@@ -7,6 +7,13 @@ straight from their chunk files (:mod:`finkcube.store.nodes`); a group they are 
 opened with xarray. :func:`open_cube` builds its cube the same way, then makes the data
 dask arrays in the stored chunks and reads the small per-epoch coordinates into memory,
 several times faster than xarray's zarr backend opens a group.
+
+Each reads the version of a cube its group's ``zarr.json`` describes, or, while a rewrite
+is being promoted, the complete staged copy (:mod:`finkcube.store.versions`). Every read
+of a cube's files is checked against that document afterwards: a cube rewritten while it
+is read is opened again (up to :data:`~finkcube.store.versions.RETRIES` times), and a lazy
+cube opened before a rewrite and read after it raises
+:class:`~finkcube.store.versions.CubeChangedError` ("open it again"), never a mix.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from finkcube.store.layout import (
     root_meta,
 )
 from finkcube.store.location import META, Store, StoreLike, locate
-from finkcube.store.nodes import fast_cube, groups_metadata, raw_time
+from finkcube.store.nodes import fast_cube, groups_metadata, open_group, raw_time
+from finkcube.store.versions import Version, check_unchanged, fingerprint, retrying, settle
 
 __all__ = ["is_complete", "list_objects", "open_cube", "open_cubes", "open_group", "open_store"]
 
@@ -58,8 +66,11 @@ def is_complete(
     where = locate(store, storage_options)
     with failures(where.url, f"reading cube {group}"):
         found = where.read_many([f"{group}/{META}"]).get(f"{group}/{META}")
-    # A document cut short reads as an interrupted write, as in list_objects.
-    return marked_complete(loads_or_none(found))
+        # A document cut short reads as an interrupted write, as in list_objects.
+        meta = loads_or_none(found)
+        return marked_complete(meta) or (
+            where.fs.exists(where.path(group)) and group in settle(where, {group: meta})
+        )
 
 
 def list_objects(
@@ -84,7 +95,9 @@ def list_objects(
     with failures(where.url, "listing the cubes"):
         root_meta(where)
         groups = object_groups(where)
-    return [int(g) for g, meta in groups.items() if not complete_only or marked_complete(meta)]
+        if not complete_only:
+            return [int(g) for g in groups]
+        return [int(g) for g in sorted(settle(where, groups), key=int)]
 
 
 def cube_attributes(
@@ -131,50 +144,14 @@ def cube_attributes(
             names = [group_name(oid) for oid in object_ids]
             raw = where.read_many(f"{name}/{META}" for name in names)
             groups = {name: loads_or_none(raw.get(f"{name}/{META}")) for name in names}
+        versions = settle(where, groups)
     found = {}
-    for group, meta in groups.items():
-        if marked_complete(meta):
-            attrs = dict(meta.get("attributes", {}))  # type: ignore[union-attr]
+    for group in groups:
+        if group in versions:
+            attrs = dict(versions[group].meta.get("attributes", {}))
             attrs.pop(COMPLETE_ATTR, None)
             found[int(group)] = attrs
     return found
-
-
-def open_group(where: Store, group: str, chunks: Any) -> xr.Dataset:
-    """Open one group with xarray (lazily indexed with ``chunks=None``, else dask)."""
-    import zarr
-    from xarray.backends import ZarrStore
-
-    zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
-    # The group's full URL (protocol included) names it for dask's tokens: a bare path of a
-    # memory:// or s3:// store would be taken for a local file by older xarray.
-    name = where.fs.unstrip_protocol(where.path(group))
-    ds = xr.open_dataset(name, engine="zarr", store=ZarrStore(zgroup), chunks=chunks)
-    ds.attrs.pop(COMPLETE_ATTR, None)
-    if chunks is None:
-        return ds
-    return _eager_epoch_coords(ds, zgroup)
-
-
-def _eager_epoch_coords(ds: xr.Dataset, zgroup: Any) -> xr.Dataset:
-    """Hold the small per-epoch coordinates in memory, strings as Python ``str`` objects.
-
-    They are a few bytes per epoch, read straight from Zarr (no dask compute, so a
-    ``distributed`` client never sees it). In memory, ``ds.band == "g"``, ``groupby("band")``
-    and ``.values.astype(str)`` work as on a cube fresh from :func:`~finkcube.build_cube`;
-    the pixels stay lazy.
-    """
-    loaded = {}
-    for name, coord in ds.coords.items():
-        if name in ds.indexes or coord.chunks is None:
-            if coord.dtype.kind == "T":  # numpy's StringDType: refuses .astype(str)
-                loaded[name] = coord.variable.copy(data=coord.values.astype(object))
-            continue
-        values = np.asarray(zgroup[str(name)][...])
-        if values.dtype.kind in "OTU":
-            values = values.astype(object)
-        loaded[name] = xr.Variable(coord.dims, values, coord.attrs, coord.encoding)
-    return ds.assign_coords(loaded)
 
 
 def open_cube(
@@ -228,13 +205,31 @@ def open_cube(
     ((1, 3, 30, 30, 1), [5])
     """
     where = locate(store, storage_options)
+    group = group_name(object_id)
     with failures(where.url, f"opening cube {object_id}"):
-        group, meta = checked_group(where, object_id)
-        if chunks is None:
-            fast = _lazy_cubes(where, {group: meta}, fallback=False).get(group)
-            if fast is not None:
-                return _dask_backed(fast, meta)
-        return open_group(where, group, {} if chunks is None else chunks)
+        return retrying(lambda: _open_version(where, group, chunks))
+
+
+def _version(where: Store, group: str) -> Version:
+    """The version a group reads as, or the error that says why there is none."""
+    meta = where.read_json(group, META)
+    found = settle(where, {group: meta}) if meta is None or not marked_complete(meta) else {}
+    if group in found:
+        return found[group]
+    group, meta = checked_group(where, group)
+    return Version(group, group, meta)
+
+
+def _open_version(where: Store, group: str, chunks: Any) -> xr.Dataset:
+    """:func:`open_cube` once: CubeChangedError when the cube changed while being opened."""
+    version = _version(where, group)
+    if chunks is None:
+        fast = _lazy_cubes(where, {group: version}, fallback=False).get(group)
+        if fast is not None:
+            return _dask_backed(fast, version.meta)
+    ds = open_group(where, version.prefix, {} if chunks is None else chunks)
+    check_unchanged(where, version.check)
+    return ds
 
 
 def _dask_backed(ds: xr.Dataset, meta: Mapping[str, Any]) -> xr.Dataset:
@@ -301,36 +296,49 @@ def open_store(
     """
     where = locate(store, storage_options)
     with failures(where.url, "opening the store"):
-        root = root_meta(where)
-        groups = groups_metadata(where, root) if chunks is None else object_groups(where)
-        incomplete = [g for g, meta in groups.items() if not marked_complete(meta)]
-        if incomplete:
-            logger.info("%s: %d incomplete cube(s) left out: %s", where.url, len(incomplete),
-                        ", ".join(incomplete))  # fmt: skip
-        complete = {g: meta for g, meta in groups.items() if g not in incomplete and meta}
-        return _tree(where, root, complete, chunks)
+        return retrying(lambda: _open_tree(where, chunks))
+
+
+def _open_tree(where: Store, chunks: Any) -> xr.DataTree:
+    """:func:`open_store` once: CubeChangedError when a cube changed while being opened."""
+    root = root_meta(where)
+    groups = groups_metadata(where, root) if chunks is None else object_groups(where)
+    complete = settle(where, groups)
+    incomplete = [g for g in groups if g not in complete]
+    if incomplete:
+        logger.info("%s: %d incomplete cube(s) left out: %s", where.url, len(incomplete),
+                    ", ".join(incomplete))  # fmt: skip
+    return _tree(where, root, complete, chunks)
 
 
 def _lazy_cubes(
-    where: Store, complete: Mapping[str, Any], *, fallback: bool = True
+    where: Store, complete: Mapping[str, Version], *, fallback: bool = True
 ) -> dict[str, xr.Dataset]:
-    """Lazy cubes of complete groups, from their metadata and one read of each time index.
+    """Lazy cubes of complete versions, from their metadata and one read of each time index.
 
-    A group :func:`fast_cube` is unsure of is opened by xarray, or left out without
-    ``fallback``.
+    The groups' ``zarr.json`` are read again after the time indexes: CubeChangedError when
+    one changed meanwhile. A group :func:`fast_cube` is unsure of is opened by xarray, or
+    left out without ``fallback``.
     """
-    times = where.read_many(
-        f"{g}/time/c/0"
-        for g, meta in complete.items()
-        if raw_time((meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time", {}))
-    )
+    keys = {
+        g: f"{v.prefix}/time/c/0"
+        for g, v in complete.items()
+        if raw_time((v.meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time", {}))
+    }
+    times = where.read_many(keys.values())
+    heads = where.read_many(v.head for v in complete.values())
+    for version in complete.values():
+        if fingerprint(loads_or_none(heads.get(version.head))) != fingerprint(version.meta):
+            check_unchanged(where, version.check)  # raises, naming the group
     nodes = {}
-    for group, meta in complete.items():
-        fast = fast_cube(where, group, meta, times.get(f"{group}/time/c/0"))
+    for group, version in complete.items():
+        fast = fast_cube(
+            where, version.prefix, version.meta, times.get(keys.get(group, "")), version.check
+        )
         if fast is not None:
             nodes[group] = fast
         elif fallback:
-            nodes[group] = open_group(where, group, None)
+            nodes[group] = open_group(where, version.prefix, None)
     return nodes
 
 
@@ -355,7 +363,8 @@ def open_cubes(
     """
     where = locate(store, storage_options)
     wanted = [group_name(oid) for oid in object_ids]
-    with failures(where.url, "opening cubes"):
+
+    def once() -> dict[int, xr.Dataset]:
         root = root_meta(where)
         # A finalised root lists the complete cubes; any other is read from its group.
         finalised = (root.get(CONSOLIDATED) or {}).get("metadata")
@@ -363,18 +372,26 @@ def open_cubes(
         unlisted = [g for g in wanted if groups.get(g) is None]
         raw = where.read_many(f"{g}/{META}" for g in unlisted)
         groups.update({g: loads_or_none(raw.get(f"{g}/{META}")) for g in unlisted})
-        complete = {g: complete_meta(where, g, groups.get(g)) for g in wanted}
+        complete = settle(where, {g: groups.get(g) for g in wanted})
+        for g in wanted:
+            if g not in complete:
+                complete_meta(where, g, groups.get(g))  # raises, saying why
         return {int(g): node for g, node in _lazy_cubes(where, complete).items()}
+
+    with failures(where.url, "opening cubes"):
+        return retrying(once)
 
 
 def _tree(
-    where: Store, root: Mapping[str, Any], complete: Mapping[str, Any], chunks: Any
+    where: Store, root: Mapping[str, Any], complete: Mapping[str, Version], chunks: Any
 ) -> xr.DataTree:
     """The tree of the complete groups' cubes (see :func:`open_store`)."""
     if chunks is None:
         nodes = _lazy_cubes(where, complete)
     else:
-        nodes = {group: open_group(where, group, chunks) for group in complete}
+        nodes = {group: open_group(where, v.prefix, chunks) for group, v in complete.items()}
+        for version in complete.values():
+            check_unchanged(where, version.check)
     # Attached through ``children``: DataTree.from_dict would copy every node twice more.
     tree = xr.DataTree(xr.Dataset(attrs=dict(root.get("attributes", {}))))
     tree.children = {group: xr.DataTree(node) for group, node in nodes.items()}

@@ -15,10 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from finkcube.errors import StoreError
-from finkcube.store.failures import failures
-from finkcube.store.layout import root_meta
-from finkcube.store.location import META, StoreLike, locate
-from finkcube.store.staging import root_document
+from finkcube.store.location import StoreLike, locate
+from finkcube.store.rootattrs import root_attribute, set_root_attribute
 
 __all__ = ["SELECTIONS_ATTR", "record_selection", "stored_selections"]
 
@@ -49,8 +47,7 @@ def stored_selections(
     [{'selection': {'tag': 'in_tns'}}]
     """
     where = locate(store, storage_options)
-    with failures(where.url, "reading the store's selections"):
-        found = root_meta(where).get("attributes", {}).get(SELECTIONS_ATTR, [])
+    found = root_attribute(where, SELECTIONS_ATTR, [])
     if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
         raise StoreError(f"{where.url}: the root attribute {SELECTIONS_ATTR} is not a list of "
                          "selections; rebuild the store")  # fmt: skip
@@ -83,8 +80,5 @@ def record_selection(
     held = stored_selections(where)
     if dict(record) in held:
         return
-    with failures(where.url, "recording the selection"):
-        attrs = dict(root_meta(where).get("attributes", {}))
-        attrs[SELECTIONS_ATTR] = [*held, dict(record)]
-        where.replace(META, root_document(attrs))
+    set_root_attribute(where, SELECTIONS_ATTR, [*held, dict(record)])
     logger.debug("%s: selection recorded", where.url)

@@ -26,9 +26,10 @@ from finkcube.ids import parse_ids
 from finkcube.names import CUTOUT_VAR
 from finkcube.store.chunks import ChunkReader, simple_layout
 from finkcube.store.failures import failures
-from finkcube.store.layout import CONSOLIDATED, marked_complete, root_meta
-from finkcube.store.location import Store, StoreLike, locate
+from finkcube.store.layout import CONSOLIDATED, loads_or_none, root_meta
+from finkcube.store.location import META, Store, StoreLike, locate
 from finkcube.store.nodes import groups_metadata
+from finkcube.store.versions import RETRIES, CubeChangedError, Version, check_unchanged, settle
 
 __all__ = ["BATCH_BYTES", "iter_cutouts"]
 
@@ -39,19 +40,73 @@ BATCH_BYTES = 2 << 20
 Plan = list[tuple[int, int, Callable[[], np.ndarray]]]
 
 
-def _whole_reader(where: Store, path: str, meta: Mapping[str, Any]) -> Callable[[], np.ndarray]:
+def _array_meta(oid: int, version: Version, variable: str) -> Mapping[str, Any]:
+    """The metadata of ``variable`` in a version, or InputError when it has none."""
+    array = (version.meta.get(CONSOLIDATED) or {}).get("metadata", {}).get(variable)
+    if array is None or array.get("node_type") != "array":
+        raise InputError(
+            f"the cube of diaObjectId {oid} has no array {variable!r} "
+            f"(psf is kept only by builds with planes='all')"
+        )
+    return array
+
+
+def _whole_reader(
+    where: Store,
+    path: str,
+    meta: Mapping[str, Any],
+    check: tuple[str, str, bytes] | None = None,
+) -> Callable[[], np.ndarray]:
     """A function reading one array whole: from its chunk files when its layout is simple,
-    else with zarr; a failure is a StoreError naming the array."""
+    else with zarr; a failure is a StoreError naming the array. With ``check``, the read is
+    followed by :func:`~finkcube.store.versions.check_unchanged`."""
     layout = simple_layout(meta)
 
     def read() -> np.ndarray:
         with failures(where.url, f"reading {path}"):
-            if layout is not None:
-                return ChunkReader(where, path, layout).read_all()
-            import zarr
+            try:
+                if layout is not None:
+                    values = ChunkReader(where, path, layout).read_all()
+                else:
+                    import zarr
 
-            array = zarr.open_array(where.zarr(read_only=True), path=path, mode="r")
-            return np.asarray(array[...])
+                    array = zarr.open_array(where.zarr(read_only=True), path=path, mode="r")
+                    values = np.asarray(array[...])
+            except Exception:
+                if check is not None:  # a file replaced midway: say so, not why
+                    check_unchanged(where, check)
+                raise
+            if check is not None:
+                check_unchanged(where, check)
+        return values
+
+    return read
+
+
+def _version_reader(where: Store, version: Version, variable: str) -> Callable[[], np.ndarray]:
+    """:func:`_whole_reader` of the version a cube reads as; a cube rewritten while read is
+    read again, in the version it then reads as."""
+
+    def read() -> np.ndarray:
+        current = version
+        for attempt in range(RETRIES):
+            array = _array_meta(int(current.group), current, variable)
+            try:
+                return _whole_reader(where, f"{current.prefix}/{variable}", array, current.check)()
+            except CubeChangedError:
+                if attempt == RETRIES - 1:
+                    raise
+            with failures(where.url, f"reading cube {version.group}"):
+                head = f"{version.group}/{META}"
+                meta = loads_or_none(where.read_many([head]).get(head))
+                found = settle(where, {version.group: meta}).get(version.group)
+            if found is None:
+                raise IncompleteCubeError(
+                    f"the cube of diaObjectId {version.group} in {where.url} was deleted "
+                    "while being read"
+                )
+            current = found
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return read
 
@@ -60,31 +115,27 @@ def _plan(where: Store, object_ids: Iterable[int | str] | None, variable: str) -
     """Each object's id, array size (bytes) and reader of ``variable``, checked first."""
     with failures(where.url, "listing the cubes"):
         groups = groups_metadata(where, root_meta(where))
-    if object_ids is None:
-        ids = sorted(int(g) for g, meta in groups.items() if marked_complete(meta))
-    else:
-        ids = parse_ids(object_ids)
+        ids = parse_ids(object_ids) if object_ids is not None else None
+        wanted = groups if ids is None else {str(i): groups.get(str(i)) for i in ids}
+        versions = settle(where, wanted)
+    if ids is None:
+        ids = sorted(int(g) for g in versions)
     plan = []
     for oid in ids:
-        meta = groups.get(str(oid))
-        if meta is None and str(oid) not in groups:
+        version = versions.get(str(oid))
+        if version is None and str(oid) not in groups:
             raise NotFoundError(
                 f"no cube of diaObjectId {oid} in {where.url}; "
                 f"see what is there with `finkcube info {where.url}`"
             )
-        if meta is None or not marked_complete(meta):
+        if version is None:
             raise IncompleteCubeError(
                 f"the cube of diaObjectId {oid} in {where.url} was not completely written "
                 "(interrupted build?); run `finkcube build` again to redo it"
             )
-        array = (meta.get(CONSOLIDATED) or {}).get("metadata", {}).get(variable)
-        if array is None or array.get("node_type") != "array":
-            raise InputError(
-                f"the cube of diaObjectId {oid} has no array {variable!r} "
-                f"(psf is kept only by builds with planes='all')"
-            )
+        array = _array_meta(oid, version, variable)
         size = math.prod(array.get("shape", ())) * np.dtype(array.get("data_type", "f4")).itemsize
-        plan.append((oid, size, _whole_reader(where, f"{oid}/{variable}", array)))
+        plan.append((oid, size, _version_reader(where, version, variable)))
     return plan
 
 

@@ -8,7 +8,6 @@ group's consolidated metadata, goes last; the root's documents are replaced whol
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np  # noqa: F401  (the examples use it)
 import xarray as xr
 
-from finkcube.errors import StoreError, StoreRefusedError
+from finkcube.errors import StoreRefusedError
 from finkcube.names import KINDS, OBJECT_ID  # noqa: F401  (KINDS: the examples use it)
 from finkcube.store.encoding import check_attrs
 from finkcube.store.failures import failures
@@ -34,8 +33,16 @@ from finkcube.store.layout import (
 )
 from finkcube.store.location import META, Store, StoreLike, locate
 from finkcube.store.staging import cube_files, hierarchy_root, root_document
+from finkcube.store.versions import STAGING, delete_versions, promote, repair, rewrite
 
-__all__ = ["check_store", "delete_cube", "finalize_store", "init_store", "write_cube"]
+__all__ = [
+    "check_store",
+    "delete_cube",
+    "finalize_store",
+    "init_store",
+    "repair_store",
+    "write_cube",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,45 +54,23 @@ def _unfinalize(where: Store, meta: dict[str, Any]) -> None:
         where.replace(META, root_document(meta.get("attributes", {})))
 
 
-def _refuse_unusable(where: Store) -> None:
-    """StoreRefusedError for a local path that can never become a store, whatever the options.
-
-    A path under a regular file (``notes.txt/cubes.zarr``) or under a symbolic link to
-    nothing, or whose folder cannot be written: caught before a build queries the service.
-    """
-    if not where.local:
-        return
-    path = os.path.abspath(where.root)
-    if os.path.lexists(path):
-        if not os.path.exists(path):
-            raise StoreRefusedError(f"{where.url} is a symbolic link to nothing: fix or remove it")
-        return
-    parent = os.path.dirname(path)
-    while not os.path.lexists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.exists(parent):
-        raise StoreRefusedError(
-            f"{where.url} cannot be created: {parent} is a symbolic link to nothing"
-        )
-    if not os.path.isdir(parent):
-        raise StoreRefusedError(f"{where.url} cannot be created: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreRefusedError(
-            f"{where.url} cannot be created: {parent} is not writable "
-            f"({os.strerror(errno.EACCES).lower()})"
-        )
+def _leftover(name: str) -> bool:
+    """Whether a root entry is finkcube's own, left by a store creation cut short."""
+    return name == STAGING or (name.startswith(f"{META}.") and name.endswith(".partial"))
 
 
 def _target(where: Store, overwrite: bool) -> tuple[dict[str, Any] | None, bool]:
     """The root's metadata if a finkcube store is there, and whether anything is there.
 
-    Raises StoreRefusedError for something other than a finkcube store unless ``overwrite``.
+    A folder holding only what a creation killed midway leaves (a root ``zarr.json`` written
+    aside, not yet renamed) counts as empty: the same command then resumes. Raises
+    StoreRefusedError for something other than a finkcube store unless ``overwrite``.
     """
-    _refuse_unusable(where)
+    where.refuse_unusable()
     meta = store_meta(where)
     occupied = meta is not None or (
         where.fs.exists(where.root)
-        and not (where.fs.isdir(where.root) and not where.fs.ls(where.root, detail=False))
+        and not (where.fs.isdir(where.root) and all(map(_leftover, where.names_in(""))))
     )
     if meta is None and occupied and not overwrite:
         raise StoreRefusedError(
@@ -183,11 +168,20 @@ def init_store(
         meta, occupied = _target(where, overwrite)
         if meta is not None and not overwrite:
             _unfinalize(where, meta)
+            repair(where)
             return
         if occupied:
             logger.warning("%s: replacing what was there (overwrite)", where.url)
+            if meta is not None:  # each cube's zarr.json first: readers see it go, not NaN
+                where.remove_files(f"{name}/{META}" for name in where.children())
             where.fs.rm(where.root, recursive=True)
             where.fs.invalidate_cache(where.root)
+        elif where.local and os.path.isdir(where.root):
+            for name in where.names_in(""):  # what a creation cut short left
+                if name == STAGING:
+                    where.remove(name)
+                else:
+                    where.remove_files([name])
         where.replace(META, root_document({STORE_ATTR: LAYOUT_VERSION}))
 
 
@@ -201,11 +195,14 @@ def write_cube(
 
     A lazy (dask-backed) cube is computed first, as it may read from the group it replaces.
     xarray then writes it in memory, with the cube's chunks and codecs
-    (:mod:`finkcube.store.encoding`), and zarr consolidates the group's metadata. The old
-    group is deleted, the new files uploaded, and the group's ``zarr.json``, which carries
-    ``finkcube_complete`` and the consolidated metadata, goes last: an interrupted write
-    never reads as complete. Different objects of one store may be written at once from
-    threads or processes.
+    (:mod:`finkcube.store.encoding`), and zarr consolidates the group's metadata. A new
+    cube's files are uploaded with the group's ``zarr.json``, which carries
+    ``finkcube_complete`` and the consolidated metadata, last: an interrupted write never
+    reads as complete. An existing cube is replaced through a staged copy
+    (:mod:`finkcube.store.versions`): a crash at any point leaves it at its old or its new
+    version, and readers never see a mix. Different objects of one store may be written at
+    once from threads or processes; two writers of one object leave one of their versions
+    (the last to finish).
 
     Parameters
     ----------
@@ -252,16 +249,11 @@ def write_cube(
         out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
         out.attrs[COMPLETE_ATTR] = True
         files = cube_files(group, out)
-        head = files.pop(f"{group}/{META}")
-        where.remove(group)
-        where.upload(files)
-        arrays = [key for key in files if key.endswith(f"/{META}")]
-        if len(where.read_many(arrays)) != len(arrays):
-            raise StoreError(
-                f"{where.url}: cube {group} lost arrays while being written (was it deleted "
-                "or written by another process at the same time?); write it again"
-            )
-        where.replace(f"{group}/{META}", head)
+        where.fs.invalidate_cache(where.path(group))
+        if where.fs.exists(where.path(group)):
+            rewrite(where, group, files)
+        else:
+            promote(where, group, files, existed=False)
     logger.debug("%s: cube %s written", where.url, group)
 
 
@@ -271,7 +263,8 @@ def delete_cube(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Delete an object's group, complete or not; nothing happens when there is none.
+    """Delete an object's group, complete or not, and any staged copy of it; nothing
+    happens when there is none. Its ``zarr.json`` goes first: a reader sees it gone.
 
     Examples
     --------
@@ -290,7 +283,7 @@ def delete_cube(
     where = locate(store, storage_options)
     with failures(where.url, f"deleting cube {group}"):
         _unfinalize(where, root_meta(where))
-        where.remove(group)
+        delete_versions(where, group)
 
 
 def _members(where: Store, group: str, meta: Mapping[str, Any]) -> list[str]:
@@ -333,6 +326,7 @@ def finalize_store(store: StoreLike, *, storage_options: Mapping[str, Any] | Non
     where = locate(store, storage_options)
     with failures(where.url, "finalizing the store"):
         root = root_meta(where)
+        repair(where)
         heads = where.read_many(f"{name}/{META}" for name in where.children())
         documents: dict[str, bytes] = {}
         for key, raw in heads.items():
@@ -350,3 +344,39 @@ def finalize_store(store: StoreLike, *, storage_options: Mapping[str, Any] | Non
                 continue
             documents.update({key: raw, **found})
         where.replace(META, hierarchy_root(root.get("attributes", {}), documents))
+
+
+def repair_store(
+    store: StoreLike, *, storage_options: Mapping[str, Any] | None = None
+) -> list[int]:
+    """Put right what a crashed build or update left; return the objects it promoted.
+
+    A rewrite stages the new version of a cube whole before it touches the live group
+    (:mod:`finkcube.store.versions`). A crash while the live group was being replaced
+    leaves a complete staged copy: it is promoted now. Every other staged copy (a crash
+    before the live group was touched) is deleted. A store whose cubes were written but
+    not finalised (a crash before the end) is finalised. Nothing is written when there is
+    nothing to put right. :func:`init_store` (resume) and :func:`finalize_store` repair the
+    staged copies; call it before planning an update, while no other write is in flight.
+
+    Raises
+    ------
+    StoreRefusedError
+        When ``store`` is not a finkcube store.
+    StoreError
+        When the store cannot be read or written.
+
+    Examples
+    --------
+    >>> init_store("memory://doc-repair.zarr")
+    >>> repair_store("memory://doc-repair.zarr")
+    []
+    """
+    where = locate(store, storage_options)
+    with failures(where.url, "repairing the store"):
+        root = root_meta(where)
+        promoted = [int(group) for group in repair(where)]
+        unfinalised = CONSOLIDATED not in root and where.children()
+    if promoted or unfinalised:
+        finalize_store(where)
+    return promoted

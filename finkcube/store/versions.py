@@ -1,0 +1,279 @@
+"""Versions of a cube: which one a reader reads, and how a rewrite replaces one by another.
+
+A cube's *version* is the content its group ``zarr.json`` describes; readers identify it by
+that document (:func:`fingerprint`: its attributes and consolidated metadata) and check,
+after every read of its files, that the document is still the same (:func:`check_unchanged`).
+Every writer deletes a version's ``zarr.json`` *before* any other of its files, so a document
+still there after a read proves that none of the files read had been replaced or deleted.
+
+A rewrite (:func:`rewrite`) first writes the new version whole, its ``zarr.json`` last, under
+a staging name inside the store, ``.finkcube-staging/<ID>.<time>-<random>/`` (one per writer;
+plain xarray and zarr never take it for a group: it is no object id, and it exists only
+while a write is in flight). It then promotes it (:func:`promote`): the live group's
+``zarr.json`` is deleted first (from then on plain ``xr.open_zarr`` errors instead of reading
+a mix), the files replaced, stale ones deleted, the ``zarr.json`` written last, and the
+staged copy deleted. While the live group has no complete ``zarr.json``, finkcube's readers
+read its newest complete staged copy (:func:`settle`), so a store reads as the old version
+until the staged copy is complete and as the new one from then on. :func:`repair` puts right
+what a crash left: it promotes the newest complete staged copy of a group whose live
+``zarr.json`` is gone, and deletes every other copy (the live group was never touched).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+
+from finkcube.errors import StoreError
+from finkcube.store.layout import CONSOLIDATED, loads_or_none, marked_complete
+from finkcube.store.location import META, Store
+
+__all__ = [
+    "RETRIES",
+    "STAGING",
+    "CubeChangedError",
+    "Version",
+    "check_unchanged",
+    "delete_versions",
+    "fingerprint",
+    "promote",
+    "repair",
+    "retrying",
+    "rewrite",
+    "settle",
+]
+
+#: The folder of the store's staged copies (not an object id: finkcube's listings skip it).
+STAGING = ".finkcube-staging"
+#: How many times a reader opens a cube again when it was rewritten while being read.
+RETRIES = 5
+#: How many times a write re-uploads a cube whose arrays went missing on the way.
+_UPLOADS = 3
+
+
+_T = TypeVar("_T")
+
+
+class CubeChangedError(StoreError):
+    """A cube was rewritten while being read: open it again (its data would mix versions)."""
+
+
+def retrying(action: Callable[[], _T]) -> _T:
+    """``action()``, done again while it raises CubeChangedError, at most :data:`RETRIES` times."""
+    for _ in range(RETRIES - 1):
+        try:
+            return action()
+        except CubeChangedError:
+            continue
+    return action()
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One complete version of a cube: where its files are, and its group metadata.
+
+    Attributes
+    ----------
+    group : str
+        The object's group (its decimal diaObjectId).
+    prefix : str
+        The folder of its files, from the store's root: ``group`` itself, or a staged copy.
+    meta : dict
+        Its group ``zarr.json`` (consolidated metadata included).
+    """
+
+    group: str
+    prefix: str
+    meta: dict[str, Any]
+
+    @property
+    def head(self) -> str:
+        """The key of its group ``zarr.json``."""
+        return f"{self.prefix}/{META}"
+
+    @property
+    def check(self) -> tuple[str, str, bytes]:
+        """What :func:`check_unchanged` needs: the group, the head's key, the fingerprint."""
+        return self.group, self.head, fingerprint(self.meta)
+
+
+def fingerprint(meta: Mapping[str, Any] | None) -> bytes:
+    """What identifies a version: its attributes and its arrays' metadata, canonical JSON.
+
+    The same whether the metadata was read from the group's ``zarr.json`` or from the root's
+    consolidated metadata (which copies the same array documents).
+    """
+    if not meta:
+        return b""
+    members = (meta.get(CONSOLIDATED) or {}).get("metadata") or {}
+    doc = {"attributes": meta.get("attributes", {}), "members": members}
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def check_unchanged(where: Store, check: tuple[str, str, bytes]) -> None:
+    """CubeChangedError unless the version read is still there, unchanged (read after it)."""
+    group, head, expected = check
+    raw = where.read_many([head]).get(head)
+    if fingerprint(loads_or_none(raw)) != expected:
+        raise CubeChangedError(
+            f"{where.url}: cube {group} was rewritten while being read; open it again"
+        )
+
+
+def _copies(where: Store) -> dict[str, list[str]]:
+    """The staged copies' folder names by group, oldest first (names sort by time)."""
+    copies: dict[str, list[str]] = {}
+    for name in sorted(where.names_in(STAGING)):
+        group, _, stamp = name.partition(".")
+        copies.setdefault(group if stamp else "", []).append(name)
+    return copies
+
+
+def settle(where: Store, groups: Mapping[str, dict[str, Any] | None]) -> dict[str, Version]:
+    """The version each group reads as: the live one if complete, else its newest complete
+    staged copy (a rewrite cut short after staging); groups with neither are left out.
+
+    The staging folder is listed only when a group is not complete.
+    """
+    found = {g: Version(g, g, meta) for g, meta in groups.items() if meta and marked_complete(meta)}
+    pending = [g for g in groups if g not in found]
+    copies = _copies(where) if pending else {}
+    heads = where.read_many(
+        f"{STAGING}/{name}/{META}" for g in pending for name in copies.get(g, ())
+    )
+    for group in pending:
+        for name in reversed(copies.get(group, [])):
+            meta = loads_or_none(heads.get(f"{STAGING}/{name}/{META}"))
+            if meta is not None and marked_complete(meta):
+                found[group] = Version(group, f"{STAGING}/{name}", meta)
+                break
+    return found
+
+
+def promote(where: Store, group: str, files: Mapping[str, bytes], *, existed: bool) -> None:
+    """Make ``files`` (keyed ``group/...``) the live group, its ``zarr.json`` last.
+
+    With ``existed``, the old ``zarr.json`` is deleted first and the old files that the new
+    version lacks are deleted before the new ``zarr.json`` is written. Arrays that went
+    missing on the way (another process deleting the cube meanwhile) are uploaded again.
+    """
+    head_key = f"{group}/{META}"
+    head = files[head_key]
+    rest = {key: data for key, data in files.items() if key != head_key}
+    old: set[str] = set()
+    if existed:
+        where.remove_files([head_key])
+        old = set(where.files_under(group))
+    arrays = [key for key in rest if key.endswith(f"/{META}")]
+    for attempt in range(_UPLOADS):
+        where.upload(rest)
+        if len(where.read_many(arrays)) == len(arrays):
+            break
+        if attempt == _UPLOADS - 1:
+            raise StoreError(
+                f"{where.url}: cube {group} lost arrays while being written (was it deleted "
+                "or written by another process at the same time?); write it again"
+            )
+    where.remove_files(sorted(old - rest.keys() - {head_key}))
+    where.replace(head_key, head)
+
+
+def _drop(where: Store, prefix: str) -> None:
+    """Delete a version's folder, its ``zarr.json`` first (readers then see it is gone).
+
+    A folder another writer still adds to is left to it (it deletes its own copy, or it
+    promotes it as the group's newest version).
+    """
+    where.remove_files([f"{prefix}/{META}"])
+    try:
+        where.remove(prefix)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.ENOENT):
+            raise
+
+
+def _drop_staging_if_empty(where: Store) -> None:
+    """Remove the empty staging folder, which plain zarr would list (object stores have none)."""
+    if where.remote:
+        return
+    try:
+        if where.local:
+            os.rmdir(where.path(STAGING))
+        elif not where.names_in(STAGING):
+            where.fs.rmdir(where.path(STAGING))
+    except (OSError, ValueError):  # not empty (another write in flight), or already gone
+        pass
+
+
+def rewrite(where: Store, group: str, files: Mapping[str, bytes]) -> None:
+    """Replace a live group by ``files``: stage the new version whole, then promote it.
+
+    Staged copies of the group older than this one (left by crashed writers) are deleted
+    afterwards; newer ones belong to writers still in flight and are left to them.
+    """
+    name = f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+    prefix = f"{STAGING}/{name}"
+    staged = {prefix + key[len(group) :]: data for key, data in files.items()}
+    head = staged.pop(f"{prefix}/{META}")
+    where.upload(staged)
+    where.replace(f"{prefix}/{META}", head)
+    promote(where, group, files, existed=True)
+    for other in _copies(where).get(group, []):
+        if other <= name:
+            _drop(where, f"{STAGING}/{other}")
+    _drop_staging_if_empty(where)
+
+
+def delete_versions(where: Store, group: str) -> None:
+    """Delete a group, its ``zarr.json`` first, and every staged copy of it."""
+    _drop(where, group)
+    copies = _copies(where)
+    for name in copies.get(group, []):
+        _drop(where, f"{STAGING}/{name}")
+    if copies:
+        _drop_staging_if_empty(where)
+
+
+def repair(where: Store) -> list[str]:
+    """Put right what crashed writes left; return the groups promoted.
+
+    A group whose live ``zarr.json`` is missing or incomplete gets its newest complete
+    staged copy promoted (idempotent: a crash during it is repaired the same way); every
+    other staged copy is deleted (its writer died before touching the live group). Called
+    by :func:`~finkcube.store.init_store` (resume) and :func:`~finkcube.store.finalize_store`,
+    which run when no other write is in flight; a copy deleted under a writer still in
+    flight costs nothing (it promotes from memory).
+    """
+    copies = _copies(where)
+    if not copies:
+        _drop_staging_if_empty(where)
+        return []
+    groups = [g for g in copies if g.isdigit()]
+    live = where.read_many(f"{g}/{META}" for g in groups)
+    promoted = []
+    for group in groups:
+        if marked_complete(loads_or_none(live.get(f"{group}/{META}"))):
+            continue
+        for name in reversed(copies[group]):
+            prefix = f"{STAGING}/{name}"
+            files = where.read_many(where.files_under(prefix))
+            if not marked_complete(loads_or_none(files.get(f"{prefix}/{META}"))):
+                continue
+            if f"{prefix}/{META}" not in where.read_many([f"{prefix}/{META}"]):
+                continue  # its writer deleted it meanwhile (head first): files may lack
+            moved = {group + key[len(prefix) :]: data for key, data in files.items()}
+            promote(where, group, moved, existed=True)
+            promoted.append(group)
+            break
+    for names in copies.values():
+        for name in names:
+            _drop(where, f"{STAGING}/{name}")
+    _drop_staging_if_empty(where)
+    return promoted
