@@ -1,4 +1,4 @@
-"""The ``ds.fink`` accessor: plots, animations, normalisation and canvas resizing of a cube.
+"""The ``ds.fink`` accessor: sky alignment, quality cuts, times, plots, normalisation, resizing.
 
 Importing this module (``import finkcube`` does) registers :class:`FinkAccessor` on every
 ``xarray.Dataset`` under the name ``fink``. It imports neither matplotlib nor anything
@@ -33,11 +33,17 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import xarray as xr
 
+from finkcube.cube.align import NATIVE_SCALE, align_cube, aligned_view, aligned_wcs
 from finkcube.cube.canvas import NORMALIZE_METHODS, normalize_stamps, resize_stamps
+from finkcube.cube.quality import good_epochs
+from finkcube.cube.times import epoch_times, nearest_epochs, select_sources
 from finkcube.errors import InputError
 from finkcube.names import CROPPED, CUTOUT_VAR, DATA_PLANE, DIMS, KINDS, SIDE
 
 if TYPE_CHECKING:
+    from astropy.coordinates import SkyCoord
+    from astropy.time import Time
+    from astropy.wcs import WCS
     from matplotlib.axes import Axes
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure, SubFigure
@@ -219,6 +225,50 @@ class FinkAccessor:
         """Return the cube with each stamp normalised; see :func:`normalize_cube`."""
         return normalize_cube(self._ds, method, fill)
 
+    # the sky, quality and time --------------------------------------------------------
+    def align(
+        self,
+        center: SkyCoord | tuple[float, float] | None = None,
+        *,
+        scale: float = NATIVE_SCALE,
+        size: int | None = None,
+    ) -> xr.Dataset:
+        """Return the cube with every epoch resampled onto one sky grid, north up, east
+        left (the ``aligned`` variable; ``cutout`` is kept); see
+        :func:`finkcube.cube.align.align_cube`."""
+        return align_cube(self._ds, center=center, scale=scale, size=size)
+
+    def aligned(self) -> xr.Dataset:
+        """Return the aligned stamps as a cube of their own (``cutout`` is ``aligned``,
+        on ``y``/``x``), for plots and training sets; see
+        :func:`finkcube.cube.align.aligned_view`."""
+        return aligned_view(self._ds)
+
+    def aligned_wcs(self) -> WCS:
+        """Return the WCS of the ``aligned`` grid (astropy; pixel ``(ax, ay)``)."""
+        return aligned_wcs(self._ds)
+
+    def good(
+        self, *, max_nan: float = 0.0, max_offset: float | None = None, allow_edge: bool = False
+    ) -> xr.Dataset:
+        """Return the epochs that pass the quality cuts (no NaN pixel and no detector edge by
+        default); see :func:`finkcube.cube.quality.good_epochs`."""
+        return good_epochs(self._ds, max_nan=max_nan, max_offset=max_offset, allow_edge=allow_edge)
+
+    def times(self) -> Time:
+        """Return the epochs' times as an :class:`astropy.time.Time` (MJD, TAI)."""
+        return epoch_times(self._ds)
+
+    def source(self, source_ids: int | Sequence[int]) -> xr.Dataset:
+        """Return the epochs of the given diaSourceIds (the unique key of an epoch), in that
+        order; see :func:`finkcube.cube.times.select_sources`."""
+        return select_sources(self._ds, source_ids)
+
+    def nearest(self, times: float | Sequence[float]) -> xr.Dataset:
+        """Return the epoch nearest to each time (MJD, TAI), even where two epochs share a
+        time; see :func:`finkcube.cube.times.nearest_epochs`."""
+        return nearest_epochs(self._ds, times)
+
     # pictures -------------------------------------------------------------------------
     def plot_stamps(
         self,
@@ -231,6 +281,8 @@ class FinkAccessor:
         pmin: float = 0.5,
         pmax: float = 99.5,
         max_rows: int = 6,
+        scale: str = "shared",
+        compass: bool = True,
         fig: Figure | SubFigure | None = None,
     ) -> Figure | SubFigure:
         """Draw a grid of stamps (rows: epochs, columns: kinds); see
@@ -239,7 +291,7 @@ class FinkAccessor:
 
         return plot_stamps(
             self._ds, epochs, kinds=kinds, plane=plane, stretch=stretch, cmap=cmap,
-            pmin=pmin, pmax=pmax, max_rows=max_rows, fig=fig,
+            pmin=pmin, pmax=pmax, max_rows=max_rows, scale=scale, compass=compass, fig=fig,
         )  # fmt: skip
 
     def plot_lightcurve(
@@ -266,6 +318,8 @@ class FinkAccessor:
         pmin: float = 0.5,
         pmax: float = 99.5,
         max_rows: int = 6,
+        scale: str = "shared",
+        compass: bool = True,
         fig: Figure | None = None,
     ) -> Figure:
         """Draw the stamps with the light curve beside them; see
@@ -274,7 +328,7 @@ class FinkAccessor:
 
         return plot_overview(
             self._ds, epochs, kinds=kinds, plane=plane, stretch=stretch, cmap=cmap,
-            pmin=pmin, pmax=pmax, max_rows=max_rows, fig=fig,
+            pmin=pmin, pmax=pmax, max_rows=max_rows, scale=scale, compass=compass, fig=fig,
         )  # fmt: skip
 
     def animate(self, path: str | Path, **options: Any) -> Path:

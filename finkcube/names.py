@@ -44,6 +44,20 @@ PSF_SIDE: Final = "psf_side"
 MISSING_ATTR: Final = "missing_diaSourceIds"
 COLUMNS_ATTR: Final = "source_columns"
 
+#: Aligned cubes (``align="sky"``): the resampled stamps and PSFs (their own ``ay``/``ax``
+#: grid), the attribute with the grid's FITS WCS cards, and the accepted ``align`` values.
+ALIGNED_VAR: Final = "aligned"
+ALIGNED_PSF_VAR: Final = "aligned_psf"
+ALIGNED_DIMS: Final = ("time", "kind", "ay", "ax", "plane")
+ALIGNED_WCS_ATTR: Final = "aligned_wcs"
+ALIGN_ARGS: Final = ("sky",)
+#: Per-epoch quality coordinates: NaN fraction per kind, the source's offset from the canvas
+#: centre (pixels), and whether a stamp was cut at a detector edge.
+NAN_FRACTION: Final = "nan_fraction"
+OFFSET_X: Final = "offset_x"
+OFFSET_Y: Final = "offset_y"
+EDGE: Final = "edge"
+
 #: Names of the FITS extensions of a Rubin cutout file (CCDData serialisation): the
 #: uncertainty (variance), the mask and the PSF image.
 UNCERT_EXTNAME: Final = "UNCERT"

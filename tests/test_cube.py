@@ -257,6 +257,7 @@ def test_columns_nulls_types_and_name_clashes() -> None:
     chosen = assemble_cube(oid, records, cutouts, columns=["psfFlux", "r:notThere"])
     assert {str(c) for c in chosen.coords} == {
         "time", "kind", "plane", "diaSourceId", "band", "side", "cropped", "psfFlux", "notThere",
+        "nan_fraction", "offset_x", "offset_y", "edge",
     }  # fmt: skip
     assert np.isnan(chosen.notThere.values).all()
 

@@ -152,7 +152,7 @@ def test_build_from_a_selection_equals_a_build_of_the_ids_found(
     # The store remembers the selection and the options it was built with.
     record = zarr.open_group(tmp_path / "a.zarr", mode="r").attrs["finkcube_selections"]
     assert record == [{"selection": {"tag": TAG, "n": 3}, "planes": "data", "size": None,
-                       "columns": None, "forced_photometry": False}]  # fmt: skip
+                       "columns": None, "forced_photometry": False, "align": None}]  # fmt: skip
 
 
 def test_update_reselect_adds_an_object_that_joined_the_tag(emu: Emulator, tmp_path: Path) -> None:

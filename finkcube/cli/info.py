@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from finkcube.store import CubeSummary, cube_summary, store_summary
+from finkcube.ids import parse_id
+from finkcube.pipeline.completeness import LeftOut, left_out
+from finkcube.store import CubeSummary, cube_attributes, cube_summary, locate, store_summary
 
 __all__ = ["describe_cube", "describe_store"]
 
@@ -33,6 +36,31 @@ def _span(cube: CubeSummary) -> str:
     return f"{cube.first_mjd:.3f}..{cube.last_mjd:.3f}"
 
 
+#: How many left-out sources ``finkcube info STORE ID`` names one by one.
+_NAMED_LEFT_OUT = 20
+
+
+def _reasons(gone: Sequence[LeftOut]) -> str:
+    """``"3 no_cutout, 1 service_error"``: left-out sources counted by reason."""
+    counts = Counter(o.reason for o in gone)
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+
+
+def _kept(cube: CubeSummary) -> str:
+    """``kept/listed`` sources of a cube."""
+    return f"{cube.epochs}/{cube.epochs + cube.missing}"
+
+
+def _completeness(kept: int, gone: Sequence[LeftOut]) -> str:
+    """The completeness line of a store or cube: kept of listed, left-outs by reason."""
+    listed = kept + len(gone)
+    share = 100.0 * kept / listed if listed else 100.0
+    text = f"completeness: {kept} of {listed} listed sources kept ({share:.1f} %)"
+    if gone:
+        text += f"; {len(gone)} left out ({_reasons(gone)}): `finkcube update` asks for them again"
+    return text
+
+
 def describe_store(
     store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
 ) -> str:
@@ -48,22 +76,29 @@ def describe_store(
     Returns
     -------
     str
-        Lines of text, the last a total.
+        Lines of text: a header, one line per object (``kept`` is the sources in the cube
+        of those the service listed), the store's completeness, the interrupted objects.
     """
     summary = store_summary(store, storage_options=storage_options)
+    located = locate(store, storage_options)
+    gaps = [c.object_id for c in summary.cubes if c.missing]
+    attrs = cube_attributes(located, gaps) if gaps else {}
+    gone = [o for oid in gaps for o in left_out(attrs.get(oid, {}))]
     lines = [
         f"{summary.store}: finkcube store (layout {summary.layout}), "
         f"{summary.objects} objects, {summary.epochs} epochs, {_size(summary.nbytes)}",
     ]
     if summary.cubes:
         lines.append(f"{'diaObjectId':>20}  {'epochs':>6}  {'canvas':>6}  {'planes':<20}  "
-                     f"{'MJD (TAI)':<23}  {'missing':>7}  {'size':>9}")  # fmt: skip
+                     f"{'MJD (TAI)':<23}  {'kept':>11}  {'size':>9}")  # fmt: skip
     for cube in summary.cubes:
         lines.append(
             f"{cube.object_id:>20}  {cube.epochs:>6}  {cube.canvas:>6}  "
-            f"{','.join(cube.planes):<20}  {_span(cube):<23}  {cube.missing:>7}  "
+            f"{','.join(cube.planes):<20}  {_span(cube):<23}  {_kept(cube):>11}  "
             f"{_size(cube.nbytes):>9}"
         )
+    if summary.cubes:
+        lines.append(_completeness(summary.epochs, gone))
     if summary.incomplete:
         ids = ", ".join(str(i) for i in summary.incomplete)
         lines.append(f"incomplete (interrupted; `finkcube build` redoes them): {ids}")
@@ -90,9 +125,14 @@ def describe_cube(
     Returns
     -------
     str
-        Lines of text.
+        Lines of text; a cube that lacks sources names them (the first 20) with why and
+        when they were last asked for.
     """
     cube = cube_summary(store, object_id, storage_options=storage_options)
+    gone: list[LeftOut] = []
+    if cube.missing:
+        attrs = cube_attributes(locate(store, storage_options), [parse_id(object_id)])
+        gone = left_out(attrs.get(cube.object_id, {}))
     bands = ", ".join(f"{band}: {n}" for band, n in (cube.bands or {}).items())
     lines = [
         f"diaObjectId {cube.object_id}: {cube.epochs} epochs ({bands})",
@@ -103,4 +143,10 @@ def describe_cube(
     ]
     if cube.created:
         lines.append(f"  built {cube.created}")
+    lines.append("  " + _completeness(cube.epochs, gone))
+    for item in gone[:_NAMED_LEFT_OUT]:
+        tried = item.tried.isoformat().replace("+00:00", "Z") if item.tried else "unknown"
+        lines.append(f"    diaSourceId {item.source_id}: {item.reason}, last tried {tried}")
+    if len(gone) > _NAMED_LEFT_OUT:
+        lines.append(f"    ... and {len(gone) - _NAMED_LEFT_OUT} more")
     return "\n".join(lines)

@@ -37,6 +37,7 @@ from finkcube.config import MAX_SIZE
 from finkcube.cube.canvas import placement
 from finkcube.cube.columns import column_attrs, encode_columns
 from finkcube.cube.epochs import Epoch, epochs_from_cube, pair_epochs
+from finkcube.cube.quality import with_quality
 from finkcube.cube.wcs import epoch_wcs
 from finkcube.cutouts import SourceCutouts, Stamp
 from finkcube.errors import CubeError, FinkcubeWarning, InputError
@@ -141,7 +142,7 @@ def _build(
 
     columns, arrays = encode_columns([e.record for e in order], keys)
     coords: dict[str, Any] = {
-        "time": ("time", times, {"long_name": "midpointMjdTai (MJD, TAI)"}),
+        "time": ("time", times, {"long_name": "midpointMjdTai (MJD, TAI)", "units": "d"}),
         "kind": ("kind", np.array(KINDS, dtype=object)),
         "plane": ("plane", np.array(names, dtype=object)),
         SOURCE_ID: ("time", np.array([e.source_id for e in order], dtype=np.int64)),
@@ -165,7 +166,7 @@ def _build(
         COLUMNS_ATTR: {key: list(value) for key, value in columns.items()},
     }
     merged = _json_attrs({**{k: v for k, v in attrs.items() if k != "created"}, **own})
-    return xr.Dataset(data_vars, coords, attrs=merged)
+    return with_quality(xr.Dataset(data_vars, coords, attrs=merged))
 
 
 def _psf_and_headers(stamps: Sequence[Sequence[Stamp]]) -> dict[str, Any]:
@@ -199,6 +200,7 @@ def assemble_cube(
     size: int | None = None,
     columns: Sequence[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    missing: Iterable[int] = (),
 ) -> xr.Dataset:
     """Stack the cutouts of one object into a cube, one epoch per source, sorted by time.
 
@@ -221,6 +223,8 @@ def assemble_cube(
         column of the records). ``diaSourceId``, ``midpointMjdTai`` and ``band`` always are.
     attrs : mapping, optional
         Extra attributes (the API URL, ...); JSON values, None values dropped.
+    missing : iterable of int, optional
+        More diaSourceIds known to lack cutouts (added to ``missing_diaSourceIds``).
 
     Returns
     -------
@@ -247,7 +251,7 @@ def assemble_cube(
     """
     object_id = parse_id(object_id)
     _check_options(planes, size)
-    epochs, missing = pair_epochs(object_id, records, cutouts)
+    epochs, gone = pair_epochs(object_id, records, cutouts)
     if columns is None:
         keys: Iterable[str] = dict.fromkeys(k for e in epochs.values() for k in e.record)
     else:
@@ -255,7 +259,7 @@ def assemble_cube(
     return _build(
         object_id,
         epochs.values(),
-        missing,
+        (gone | {int(s) for s in missing}) - epochs.keys(),
         planes=planes,
         size=size,
         keys=keys,

@@ -24,12 +24,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finkcube.names import (
+    ALIGNED_DIMS,
+    ALIGNED_PSF_VAR,
+    ALIGNED_VAR,
     BAND,
     COLUMNS_ATTR,
     CROPPED,
     CUTOUT_VAR,
     DIMS,
+    EDGE,
+    NAN_FRACTION,
     OBJECT_ID,
+    OFFSET_X,
+    OFFSET_Y,
     PSF_DIMS,
     PSF_SIDE,
     PSF_VAR,
@@ -66,7 +73,9 @@ _SAFE_KEY = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*:)?[A-Za-z_][A-Za-z0-9_]*")
 
 logger = logging.getLogger(__name__)
 #: Names of the cube a column's coordinate must not take.
-_RESERVED = {*DIMS, *PSF_DIMS, CUTOUT_VAR, PSF_VAR, WCS_VAR, SIDE, CROPPED, PSF_SIDE, OBJECT_ID}
+_RESERVED = {*DIMS, *PSF_DIMS, CUTOUT_VAR, PSF_VAR, WCS_VAR, SIDE, CROPPED, PSF_SIDE, OBJECT_ID,
+             *ALIGNED_DIMS, ALIGNED_VAR, ALIGNED_PSF_VAR, NAN_FRACTION, OFFSET_X, OFFSET_Y,
+             EDGE}  # fmt: skip
 
 
 def is_null(value: Any) -> bool:

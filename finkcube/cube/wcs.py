@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import xarray as xr
     from astropy.wcs import WCS
 
-__all__ = ["epoch_wcs"]
+__all__ = ["epoch_wcs", "stamp_wcs"]
 
 
 def epoch_wcs(ds: xr.Dataset, index: int, kind: str) -> WCS:
@@ -48,9 +48,6 @@ def epoch_wcs(ds: xr.Dataset, index: int, kind: str) -> WCS:
     InputError
         For an unknown kind.
     """
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
     if kind not in KINDS:
         raise InputError(f"invalid kind {kind!r}: expected one of {', '.join(KINDS)}")
     if WCS_VAR not in ds:
@@ -59,9 +56,31 @@ def epoch_wcs(ds: xr.Dataset, index: int, kind: str) -> WCS:
     text = str(epoch[WCS_VAR].sel(kind=kind).values.item())
     if not text:
         raise CubeError(f"epoch {index} ({kind}) of this cube has no WCS cards")
+    return stamp_wcs(text, int(epoch[SIDE].values), ds.sizes["x"])
+
+
+def stamp_wcs(text: str, side: int, canvas: int) -> WCS:
+    """Return the celestial WCS of a stamp of ``side`` placed in a ``canvas``-pixel cube.
+
+    The engine of :func:`epoch_wcs`, for callers that hold the header text and side already
+    (aligning every epoch of a cube reads them once).
+
+    Parameters
+    ----------
+    text : str
+        The stamp's primary header cards (``Header.tostring()``).
+    side, canvas : int
+        The stamp's own side and the cube's canvas side, in pixels.
+
+    Returns
+    -------
+    astropy.wcs.WCS
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
     header = fits.Header.fromstring(text)
-    canvas = ds.sizes["x"]
-    _, _, offset = placement(int(epoch[SIDE].values), canvas)
+    _, _, offset = placement(side, canvas)
     for axis, ctype in ((1, "RA---TAN"), (2, "DEC--TAN")):
         header.setdefault(f"CTYPE{axis}", ctype)
         header.setdefault(f"CUNIT{axis}", "deg")

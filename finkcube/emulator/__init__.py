@@ -30,6 +30,11 @@ What tests read of, and add to, the catalog, besides its sources and cutouts::
     emu.catalog.forced_photometry(object_id)          # the rows /api/v1/fp serves (dicts)
     emu.catalog.add_object(ra, dec, sources=5, tags=(), name=None) -> int
                                                       # an object where a cone test wants it
+    emu.catalog.fail_cutouts(source_id, reply="null", times=None)
+                                # its next cutout requests fail ("empty", "500", "html",
+                                # "null", "garbled"), then it is served: a transient hole
+    emu.catalog.serve_cutouts(source_id)              # served as usual again
+    emu.catalog.pandas2 = True                        # null text/bool cells sent as "nan"
 
 From a shell: ``finkcube emulator --port 0`` or ``python -m finkcube.emulator --port 0``.
 """

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finkcube.emulator.catalog import Catalog
+from finkcube.emulator.outages import CUTOUT_ERROR_PAGE, GARBLED_BODY, pandas2_rows
 from finkcube.emulator.render import render_png
 from finkcube.emulator.search import (
     TAG_DESCRIPTIONS,
@@ -179,8 +180,8 @@ def _sources(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     several = "," in ids
     object_ids = list(dict.fromkeys(i for i in map(_as_id, ids.split(",")) if i is not None))
     rows: list[dict[str, Any]] = []
-    for object_id in object_ids:
-        rows.extend(catalog.served_records(object_id)[:MAX_ROWS_PER_OBJECT])
+    for object_id in object_ids:  # the oldest 10,000 (records are newest first)
+        rows.extend(catalog.served_records(object_id)[-MAX_ROWS_PER_OBJECT:])
     if several:
         rows.sort(key=lambda r: -float(r.get("r:midpointMjdTai") or 0.0))
     elif "midpointMjdTai" in payload:
@@ -196,6 +197,8 @@ def _sources(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     if wanted != ["*"]:
         kept = [c for c in dict.fromkeys(wanted) if any(r.get(c) is not None for r in rows)]
         rows = [{c: r.get(c) for c in kept} for r in rows]
+    if catalog.pandas2:
+        rows = pandas2_rows(rows)
     return _send_table(rows, payload)
 
 
@@ -234,7 +237,12 @@ def _cutouts(catalog: Catalog, payload: dict[str, Any]) -> Reply:
     source_id = _as_id(raw_id)
     if source_id is None or not catalog.knows_source(source_id):
         return Reply(200, b"", "image/png")
+    outage = catalog.outages.take(source_id)
+    if outage is not None:
+        return _outage(outage, output_format)
     if catalog.is_null(source_id):
+        if output_format == "FITS":  # the cutout service's page, with status 200
+            return Reply(200, CUTOUT_ERROR_PAGE, "text/html; charset=utf-8")
         raise _ServerFailure(f"a cutout of diaSource {source_id} is null")
     filename = f"{catalog.owner(source_id)}_{kind}"
     if catalog.store_fails(source_id) and output_format != "FITS":
@@ -256,6 +264,17 @@ def _cutouts(catalog: Catalog, payload: dict[str, Any]) -> Reply:
         raise _ServerFailure(f"PNG rendering failed: {exc}") from exc
     disposition = ("Content-Disposition", f"attachment; filename={filename}.png")
     return Reply(200, png, "image/png", (disposition,))
+
+
+def _outage(reply: str, output_format: str) -> Reply:
+    """The reply of a cutout request failed on purpose (:meth:`Catalog.fail_cutouts`)."""
+    if reply == "empty":
+        return Reply(200, b"", "image/png")
+    if reply == "html" or (reply == "null" and output_format == "FITS"):
+        return Reply(200, CUTOUT_ERROR_PAGE, "text/html; charset=utf-8")
+    if reply == "garbled":
+        return Reply(200, GARBLED_BODY, "application/octet-stream")
+    return internal_error()
 
 
 def handle(

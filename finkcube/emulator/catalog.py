@@ -25,6 +25,7 @@ import orjson
 from finkcube.emulator.alerts import read_alerts, sample_alerts_path
 from finkcube.emulator.directory import Directory
 from finkcube.emulator.fitsgen import CutoutSpec, generate_cutouts
+from finkcube.emulator.outages import Outages
 
 # Importable from here, as they were before population.py held them.
 from finkcube.emulator.population import DOC_OBJECT_ID as DOC_OBJECT_ID
@@ -84,7 +85,41 @@ class Catalog(Directory):
     (1, True)
     """
 
+    #: Serve null text and boolean cells as the string ``"nan"``, as a server on pandas 2
+    #: does (False: ``null``, as on pandas >= 3). Set it on a catalog to test a client.
+    pandas2: bool = False
+
+    def __init__(self, alerts: Any = (), *, seed: int = 0) -> None:
+        super().__init__(alerts, seed=seed)
+        self.outages = Outages()
+
     # -- the test-facing API ------------------------------------------------------------
+
+    def fail_cutouts(self, source_id: int, reply: str = "null", times: int | None = None) -> None:
+        """Make the next ``times`` cutout requests of a source fail, then serve it as usual.
+
+        The service's holes are often transient: cutouts are ingested apart from sources
+        (an empty 200 until they are), and cutout rows point at nightly files that move
+        after the nightly merge (a 500, or an HTML page in a 200 for FITS).
+
+        Parameters
+        ----------
+        source_id : int
+            A served diaSourceId.
+        reply : str, optional
+            ``empty`` (200, empty body), ``500``, ``html`` (200 with the cutout service's
+            HTML error page, any format), ``null`` (default: as a null cutout, FITS the
+            HTML page in a 200, array and PNG a 500) or ``garbled`` (200, bytes that decode
+            as nothing).
+        times : int or None, optional
+            How many requests (each kind of a FITS fetch is one, each retry too) fail;
+            None (default): every one until :meth:`serve_cutouts`.
+        """
+        self.outages.add(source_id, reply, times)
+
+    def serve_cutouts(self, source_id: int) -> None:
+        """Serve the cutouts of a source given to :meth:`fail_cutouts` as usual again."""
+        self.outages.end(source_id)
 
     @property
     def seed(self) -> int:

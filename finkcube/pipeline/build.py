@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import xarray as xr
@@ -17,7 +18,7 @@ from finkcube.names import PlanesArg
 from finkcube.pipeline.executors import executor_for
 from finkcube.pipeline.fetch import fetch_jobs, list_sources
 from finkcube.pipeline.forced import fetch_forced
-from finkcube.pipeline.jobs import Job, as_columns, check_planes, check_size
+from finkcube.pipeline.jobs import Job, as_columns, check_align, check_planes, check_size
 from finkcube.pipeline.plan import plan_build
 from finkcube.pipeline.report import UNKNOWN_OBJECT, BuildReport
 from finkcube.pipeline.run import make_cube
@@ -41,6 +42,7 @@ def build_cube(
     columns: Sequence[str] | None = None,
     progress: bool | None = False,
     forced_photometry: bool = False,
+    align: str | None = None,
 ) -> xr.Dataset:
     """Fetch every source of one object and stack its cutouts into a cube.
 
@@ -66,6 +68,12 @@ def build_cube(
     forced_photometry : bool
         Also fetch the object's forced light curve (one ``/api/v1/fp`` request) onto the
         ``fp_time`` dimension (``fp_psfFlux``, ``fp_band``, ...; see the README).
+    align : {"sky"}, optional
+        Also resample every epoch and kind onto one sky grid, north up, east left, the
+        object's mean position at the centre (the ``aligned`` variable, see
+        :meth:`FinkAccessor.align`). It needs each epoch's WCS: with ``planes="data"`` one
+        Science FITS file per source is fetched besides the array reply (two requests per
+        source instead of one); ``planes="all"`` has it already.
 
     Returns
     -------
@@ -88,13 +96,14 @@ def build_cube(
     ('time', 'kind', 'y', 'x', 'plane')
     """
     oid = parse_id(object_id)
-    job = Job(oid, (), check_planes(planes), check_size(size), as_columns(columns))
+    job = Job(oid, (), check_planes(planes), check_size(size), as_columns(columns),
+              align=check_align(align))  # fmt: skip
     active = FinkClient(url) if client is None else client
     try:
         records = list_sources(active, [oid], columns)[oid]
         if not records:
             raise NotFoundError(f"diaObjectId {oid}: {UNKNOWN_OBJECT}")
-        job = Job(oid, tuple(records), job.planes, job.size, job.columns)
+        job = replace(job, records=tuple(records))
         ((_, cutouts, missing),) = fetch_jobs(active, [job], progress)
         forced = fetch_forced(active, oid) if forced_photometry else None
         return make_cube(job, active.url, cutouts, missing, forced=forced)
@@ -119,6 +128,7 @@ def build_store(
     scheduler: Any = None,
     selection: Selection | Mapping[str, Any] | None = None,
     forced_photometry: bool = False,
+    align: str | None = None,
 ) -> BuildReport:
     """Build one cube per object into one Zarr store; a re-run resumes.
 
@@ -161,6 +171,9 @@ def build_store(
         :func:`~finkcube.update_store` with ``reselect=True`` can run it again.
     forced_photometry : bool
         As for :func:`build_cube`: each cube also carries its forced light curve.
+    align : {"sky"}, optional
+        As for :func:`build_cube`: each cube also carries its stamps aligned on the sky.
+        An update of an aligned cube aligns it anew.
 
     Returns
     -------
@@ -197,7 +210,7 @@ def build_store(
     chosen = _as_selection(selection)
     if not ids and chosen is None:
         raise InputError("no diaObjectId given: pass ids or --objects-file, or a selection")
-    planes, size = check_planes(planes), check_size(size)
+    planes, size, align = check_planes(planes), check_size(size), check_align(align)
     target = locate(store, storage_options)  # once: every step below gets this one
     if chosen is not None:  # a refused path is refused before the search is sent
         check_store(target, overwrite=overwrite)
@@ -210,7 +223,7 @@ def build_store(
             ids = _selected(active, chosen, ids)
         plan = plan_build(
             active, target, ids, planes=planes, size=size, columns=columns, overwrite=overwrite,
-            forced_photometry=forced_photometry,
+            forced_photometry=forced_photometry, align=align,
         )  # fmt: skip
         report.results.extend(plan.settled)
         if not plan.jobs and not plan.resume:
@@ -219,7 +232,7 @@ def build_store(
         init_store(target, overwrite=overwrite)
         ready = True
         if chosen is not None:
-            record = build_record(chosen, planes, size, columns, forced_photometry)
+            record = build_record(chosen, planes, size, columns, forced_photometry, align)
             record_selection(target, record)
         for job in plan.jobs:  # an interrupted earlier write of these is redone
             delete_cube(target, job.object_id)
@@ -257,6 +270,7 @@ def build_record(
     size: int | None,
     columns: Sequence[str] | None,
     forced_photometry: bool,
+    align: str | None = None,
 ) -> dict[str, Any]:
     """What a store records of a selection: the selection and the options it built with."""
     return {
@@ -265,4 +279,5 @@ def build_record(
         "size": size,
         "columns": None if columns is None else list(columns),
         "forced_photometry": bool(forced_photometry),
+        "align": align,
     }

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from finkcube.cutouts import SourceCutouts
-from finkcube.errors import CubeError, DecodeError, InvalidIdError, NotFoundError, ServiceError
+from finkcube.errors import (
+    BadRequestError,
+    CubeError,
+    DecodeError,
+    FinkcubeWarning,
+    InvalidIdError,
+    NotFoundError,
+    ServiceError,
+)
 from finkcube.ids import parse_id
 from finkcube.names import PlanesArg
+from finkcube.pipeline.completeness import DECODE_ERROR, NO_CUTOUT, SERVICE_ERROR
 from finkcube.pipeline.jobs import Job, wire_columns
 from finkcube.service.client import FinkClient
+from finkcube.service.limits import MAX_ROWS_PER_OBJECT
+from finkcube.service.replies import RetriesSpentError
 
 __all__ = ["Fetched", "fetch_jobs", "list_sources"]
 
@@ -31,8 +43,8 @@ _MISSING_CUTOUT_STATUS = 500
 _ID_KEY = "r:diaSourceId"
 
 #: What :func:`fetch_jobs` yields per job: the job, its stamps by diaSourceId, and the
-#: diaSourceIds left out.
-Fetched = tuple[Job, dict[int, SourceCutouts], list[int]]
+#: diaSourceIds left out with their reason (of :data:`~.completeness.REASONS`).
+Fetched = tuple[Job, dict[int, SourceCutouts], dict[int, str]]
 
 
 #: The diaSourceId a record is given when the service sent none valid (0 is no valid id).
@@ -78,6 +90,10 @@ def list_sources(
     kept with the id :data:`INVALID_SOURCE_ID` after a warning naming it: it is never
     fetched, and an object whose every record is such fails alone (see
     :func:`finkcube.cube.epochs.pair_epochs`).
+
+    An object listed with the service's cap of 10,000 sources gets a
+    :class:`~finkcube.errors.FinkcubeWarning`: the service returns the *oldest* 10,000 and
+    never the newer ones (no pagination), so its cube lacks its latest sources.
     """
     wanted = wire_columns(columns)
     grouped: dict[int, list[dict[str, Any]]] = {oid: [] for oid in object_ids}
@@ -89,36 +105,61 @@ def list_sources(
                 grouped[oid].append(_checked(record, oid))
             elif len(batch) == 1:
                 grouped[batch[0]].append(_checked(record, batch[0]))
+    for oid, records in grouped.items():
+        if len(records) >= MAX_ROWS_PER_OBJECT:
+            warnings.warn(
+                f"diaObjectId {oid}: the service listed {len(records)} sources, its cap; it "
+                f"lists the oldest {MAX_ROWS_PER_OBJECT} of an object and hides the newer "
+                "ones, which its cube lacks",
+                FinkcubeWarning,
+                stacklevel=2,
+            )
     return grouped
 
 
-def _fetcher(client: FinkClient, planes: PlanesArg) -> Callable[[int], SourceCutouts | None]:
-    """Return a function fetching one source's three cutouts, or None when they are unusable.
+def _fetcher(
+    client: FinkClient, planes: PlanesArg, align: str | None = None
+) -> Callable[[int], SourceCutouts | str]:
+    """Return a function fetching one source's three cutouts, or the reason they are missing.
 
-    A source is left out, with a log message saying why, when the service has no alert
-    behind it (an empty reply), when its alert lacks a cutout (HTTP 500), when its reply
-    still cannot be decoded once retries are spent (a FITS request answered with an error
-    text: the service's cutout store failed on it), or when its three kinds disagree in
-    shape. Any other failure (the service unreachable, 5xx after every retry) stops the
-    work with the client's error.
+    A source is left out, with a log message saying why, and its reason (see
+    :mod:`~finkcube.pipeline.completeness`): ``no_cutout`` when the service has no cutout
+    behind it (an empty reply), ``service_error`` when the service fails on it (a 500, its
+    error page in a 200, or retries spent on 5xx, timeouts or dropped connections),
+    ``decode_error`` when its reply still cannot be decoded once retries are spent or its
+    three kinds disagree in shape. Every one of these can be transient: the source is
+    asked again by a later update. One source never stops the work of the others; only a
+    request that cannot be sent at all (a TLS failure, an invalid URL) or a refused reply
+    (400, oversize) does.
     """
     fetch = client.cutout_arrays if planes == "data" else client.cutout_fits
+    if planes == "data" and align is not None:  # one FITS file more per source, for its WCS
+        fetch = client.cutout_arrays_wcs
 
-    def fetch_one(source_id: int) -> SourceCutouts | None:
+    def fetch_one(source_id: int) -> SourceCutouts | str:
         try:
             return fetch(source_id)
         except NotFoundError:
-            logger.warning("diaSourceId %s: no alert behind it; left out", source_id)
+            logger.warning("diaSourceId %s: no cutout behind it (empty reply); left out", source_id)
+            return NO_CUTOUT
         except CubeError as exc:
             logger.warning("%s; source left out", exc)
+            return DECODE_ERROR
+        except BadRequestError:
+            raise
         except ServiceError as exc:
             if isinstance(exc.__cause__, DecodeError):
                 logger.warning("diaSourceId %s left out: %s", source_id, exc)
-            elif exc.status == _MISSING_CUTOUT_STATUS:
-                logger.warning("diaSourceId %s: cutout missing from the alert; left out", source_id)
+                return DECODE_ERROR
+            if exc.status == _MISSING_CUTOUT_STATUS:
+                logger.warning("diaSourceId %s: the service failed on it (HTTP 500); left out",
+                               source_id)  # fmt: skip
             else:
-                raise
-        return None
+                logger.warning("diaSourceId %s left out: %s", source_id, exc)
+            return SERVICE_ERROR
+        except RetriesSpentError as exc:  # not a TLS failure: those stop the work
+            logger.warning("diaSourceId %s left out: %s", source_id, exc)
+            return SERVICE_ERROR
 
     return fetch_one
 
@@ -153,7 +194,7 @@ def fetch_jobs(
     at once. A record without a valid diaSourceId is not fetched (the cube is made from
     the others).
     """
-    fetchers = {planes: _fetcher(client, planes) for planes in {job.planes for job in jobs}}
+    fetchers = {key: _fetcher(client, *key) for key in {(job.planes, job.align) for job in jobs}}
     tasks = [
         (index, source_id)
         for index, job in enumerate(jobs)
@@ -166,29 +207,29 @@ def fetch_jobs(
     bar = _Progress(progress, len(tasks), "cutouts")
     done = 0
     current: dict[int, SourceCutouts] = {}
-    missing: list[int] = []
+    missing: dict[int, str] = {}
 
-    def fetch(task: tuple[int, int]) -> SourceCutouts | None:
-        return fetchers[jobs[task[0]].planes](task[1])
+    def fetch(task: tuple[int, int]) -> SourceCutouts | str:
+        return fetchers[jobs[task[0]].planes, jobs[task[0]].align](task[1])
 
     try:
         # client.map keeps a bounded window in flight and yields in task order.
         results = client.map(fetch, tasks)
         for (index, sid), got in zip(tasks, results, strict=True):
             while done < index:  # jobs with nothing to fetch
-                yield jobs[done], {}, []
+                yield jobs[done], {}, {}
                 done += 1
             bar.update()
-            if got is None:
-                missing.append(sid)
+            if isinstance(got, str):
+                missing[sid] = got
             else:
                 current[sid] = got
             left[index] -= 1
             if left[index] == 0:
                 yield jobs[index], current, missing
-                current, missing = {}, []
+                current, missing = {}, {}
                 done = index + 1
         for index in range(done, len(jobs)):
-            yield jobs[index], {}, []
+            yield jobs[index], {}, {}
     finally:
         bar.close()

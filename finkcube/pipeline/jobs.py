@@ -14,6 +14,7 @@ from typing import Any
 from finkcube.config import MAX_SIZE
 from finkcube.errors import InputError
 from finkcube.names import (
+    ALIGN_ARGS,
     DEFAULT_COLUMNS,
     OBJECT_ID,
     PLANES_ARGS,
@@ -23,7 +24,7 @@ from finkcube.names import (
     rubin_column,
 )
 
-__all__ = ["Job", "as_columns", "check_planes", "check_size", "wire_columns"]
+__all__ = ["Job", "as_columns", "check_align", "check_planes", "check_size", "wire_columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Job:
     forced_photometry : bool
         Fetch the object's forced light curve (one ``/api/v1/fp`` request) and put it on
         the cube's ``fp_time`` dimension; an update refetches it.
+    align : {"sky"} or None
+        Resample the stamps onto one sky grid (the ``aligned`` variable); with
+        ``planes="data"`` one FITS file per source is fetched too, for its WCS.
     """
 
     object_id: int
@@ -56,6 +60,7 @@ class Job:
     columns: tuple[str, ...] | None = None
     merge: bool = False
     forced_photometry: bool = False
+    align: str | None = None
 
     @property
     def cube_columns(self) -> list[str]:
@@ -88,6 +93,13 @@ def check_planes(planes: str) -> PlanesArg:
     if planes not in PLANES_ARGS:
         raise InputError(f"invalid planes {planes!r}: expected one of {', '.join(PLANES_ARGS)}")
     return planes  # type: ignore[return-value]
+
+
+def check_align(align: str | None) -> str | None:
+    """Return ``align`` if it is None or ``"sky"``; InputError otherwise."""
+    if align is not None and align not in ALIGN_ARGS:
+        raise InputError(f"invalid align {align!r}: expected one of {', '.join(ALIGN_ARGS)}")
+    return align
 
 
 def check_size(size: int | None) -> int | None:

@@ -8,6 +8,7 @@ nothing, so a plan that finds nothing to do leaves the store as it was.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,15 @@ from dataclasses import dataclass, field
 from finkcube.cube.photometry import FP_ATTR, has_forced_photometry
 from finkcube.errors import InputError
 from finkcube.ids import parse_ids
-from finkcube.names import COLUMNS_ATTR, MISSING_ATTR, SOURCE_ID, PlanesArg, bare_column
+from finkcube.names import (
+    ALIGNED_WCS_ATTR,
+    COLUMNS_ATTR,
+    MISSING_ATTR,
+    SOURCE_ID,
+    PlanesArg,
+    bare_column,
+)
+from finkcube.pipeline.completeness import DEFAULT_RETRY_MISSING_AFTER, due
 from finkcube.pipeline.fetch import list_sources
 from finkcube.pipeline.jobs import Job, as_columns, check_planes
 from finkcube.pipeline.report import UNKNOWN_OBJECT, ObjectResult
@@ -39,10 +48,15 @@ class Plan:
 
 
 def _refuse_other_options(
-    store: Store, done: Sequence[int], planes: PlanesArg, size: int | None, forced: bool
+    store: Store,
+    done: Sequence[int],
+    planes: PlanesArg,
+    size: int | None,
+    forced: bool,
+    align: str | None = None,
 ) -> None:
-    """InputError when a complete cube to skip was built with other planes, size or forced
-    photometry."""
+    """InputError when a complete cube to skip was built with other planes, size, forced
+    photometry or alignment."""
     if not done:
         return
     again = "build into another store, or pass --overwrite (overwrite=True) to rebuild this one"
@@ -59,6 +73,10 @@ def _refuse_other_options(
                 f"diaObjectId {oid} in {store} was built {had} its forced photometry "
                 f"(--forced-photometry); {again}"
             )
+        if bool(attrs.get(ALIGNED_WCS_ATTR)) != (align is not None):
+            had = "aligned" if align is None else "not aligned"
+            raise InputError(f"diaObjectId {oid} in {store} was built {had} on the sky "
+                             f"(--align sky); {again}")  # fmt: skip
 
 
 def plan_build(
@@ -71,24 +89,27 @@ def plan_build(
     columns: Sequence[str] | None,
     overwrite: bool,
     forced_photometry: bool = False,
+    align: str | None = None,
 ) -> Plan:
     """Plan a build: skip the complete cubes, list the sources of the others.
 
     The store is checked first, before any request (a path holding something else is
     refused); a re-run with other ``planes`` or ``size`` than the complete cubes it would
-    skip is refused too, instead of silently skipping them.
+    skip is refused too, instead of silently skipping them. A complete cube is skipped
+    even when it lacks some sources (``missing_diaSourceIds``): asking again for those is
+    the job of :func:`~finkcube.update_store`, which fills them in place.
     """
     resume = check_store(store, overwrite=overwrite) and not overwrite
     complete = set(list_objects(store)) if resume else set()
     done = [oid for oid in object_ids if oid in complete]
-    _refuse_other_options(store, done, planes, size, forced_photometry)
+    _refuse_other_options(store, done, planes, size, forced_photometry, align)
     plan = Plan(settled=[ObjectResult(oid, "skipped") for oid in done], resume=resume)
     todo = [oid for oid in object_ids if oid not in complete]
     listed = list_sources(client, todo, columns) if todo else {}
     for oid in todo:
         if listed[oid]:
             job = Job(oid, tuple(listed[oid]), planes, size, as_columns(columns),
-                      forced_photometry=forced_photometry)  # fmt: skip
+                      forced_photometry=forced_photometry, align=align)  # fmt: skip
             plan.jobs.append(job)
         else:
             logger.info("diaObjectId %s: %s", oid, UNKNOWN_OBJECT)
@@ -107,11 +128,17 @@ def update_targets(store: Store, object_ids: Iterable[int | str] | None) -> list
 
 
 #: What an update needs to know of a cube: its epochs, planes, columns, the diaSourceIds it
-#: holds or knows lack cutouts, and whether it carries its forced light curve.
+#: holds or lacks and does not ask again yet, and whether it carries its forced light curve.
 _Known = tuple[int, str, tuple[str, ...], set[int], bool]
 
 
-def _known(store: Store, ids: Sequence[int], workers: int) -> dict[int, _Known]:
+def _known(
+    store: Store,
+    ids: Sequence[int],
+    workers: int,
+    retry_after: dt.timedelta | None,
+    now: dt.datetime,
+) -> dict[int, _Known]:
     """What an update needs to know of each cube (:data:`_Known`). Cubes are opened
     ``workers`` at a time: on an object store each costs a few round trips."""
 
@@ -119,6 +146,7 @@ def _known(store: Store, ids: Sequence[int], workers: int) -> dict[int, _Known]:
         cube = open_cube(store, oid)
         held = {int(s) for s in cube[SOURCE_ID].values}
         gone = {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
+        gone -= due(cube.attrs, now, retry_after)  # asked again: listed as new
         columns = tuple(bare_column(c) for c in cube.attrs[COLUMNS_ATTR])
         planes = cube.attrs.get("planes", "data")
         return cube.sizes["time"], planes, columns, held | gone, has_forced_photometry(cube)
@@ -135,15 +163,24 @@ def stored_url(store: Store, ids: Sequence[int]) -> str | None:
     return str(url) if url else None
 
 
-def plan_update(client: FinkClient, store: Store, ids: Sequence[int]) -> Plan:
-    """Plan an update: list every object's sources again and keep the new ones.
+def plan_update(
+    client: FinkClient,
+    store: Store,
+    ids: Sequence[int],
+    *,
+    retry_missing_after: dt.timedelta | None = DEFAULT_RETRY_MISSING_AFTER,
+    now: dt.datetime | None = None,
+) -> Plan:
+    """Plan an update: list every object's sources again and keep those to fetch.
 
-    Objects built alike (planes, columns) are listed together, in batches. A source is new
-    when the cube neither holds it nor knows it lacks cutouts. A cube that carries its
-    forced light curve always gets a job: the light curve is fetched again, and the cube
-    rewritten only when it changed (or has new sources).
+    Objects built alike (planes, columns) are listed together, in batches. A source is
+    fetched when the cube does not hold it and either does not list it as left out, or
+    last asked for it at least ``retry_missing_after`` before ``now`` (None: never asked
+    again). A cube that carries its forced light curve always gets a job: the light curve
+    is fetched again, and the cube rewritten only when it changed (or has new sources).
     """
-    known = _known(store, ids, client.workers)
+    moment = now or dt.datetime.now(dt.UTC)
+    known = _known(store, ids, client.workers, retry_missing_after, moment)
     alike: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     for oid, (_, planes, columns, _, _) in known.items():
         alike.setdefault((planes, columns), []).append(oid)

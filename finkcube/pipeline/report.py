@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,7 +29,14 @@ class ObjectResult:
     added : int
         Epochs added by this operation.
     missing : tuple of int
-        diaSourceIds whose cutouts the service could not give.
+        diaSourceIds asked for by this operation whose cutouts the service could not give:
+        they are left out of the cube, listed in its ``missing_diaSourceIds``, and asked
+        again by a later update.
+    reasons : tuple of str
+        Why, aligned with ``missing``: ``no_cutout``, ``service_error`` or ``decode_error``
+        (see :mod:`~finkcube.pipeline.completeness`); empty when not known.
+    filled : int
+        Sources the cube lacked that this update asked again and filled in.
     error : str or None
         Why the object failed, when it did.
     not_found : bool
@@ -43,6 +51,8 @@ class ObjectResult:
     missing: tuple[int, ...] = ()
     error: str | None = None
     not_found: bool = False
+    reasons: tuple[str, ...] = ()
+    filled: int = 0
 
     @classmethod
     def unknown(cls, object_id: int) -> ObjectResult:
@@ -73,16 +83,33 @@ class BuildReport:
         """The objects that failed."""
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def left_out(self) -> int:
+        """How many sources this build or update asked for and left out (see ``missing``)."""
+        return sum(len(r.missing) for r in self.results)
+
     def summary(self) -> str:
-        """Return a one-line human summary.
+        """Return a one-line human summary, left-out sources counted by reason.
 
         Examples
         --------
         >>> BuildReport("s.zarr", [ObjectResult(1, "built", 3, 3)], 1.5).summary()
-        's.zarr: 1 built, 0 updated, 0 skipped, 0 unchanged, 0 failed; 3 epochs added in 1.5 s'
-        """
+        's.zarr: 1 built, 0 updated, 0 skipped, 0 unchanged, 0 failed; 3 epochs added, 0 sources left out in 1.5 s'
+        >>> done = ObjectResult(1, "updated", 4, 2, (7, 8), reasons=("no_cutout",) * 2, filled=1)
+        >>> BuildReport("s.zarr", [done], 2.0).summary()
+        's.zarr: 0 built, 1 updated, 0 skipped, 0 unchanged, 0 failed; 2 epochs added, 1 left-out source filled, 2 sources left out (2 no_cutout) in 2.0 s'
+        """  # noqa: E501
         added = sum(r.added for r in self.results)
         parts = ", ".join(
             f"{self.count(s)} {s}" for s in ("built", "updated", "skipped", "unchanged", "failed")
         )
-        return f"{self.store}: {parts}; {added} epochs added in {self.seconds:.1f} s"
+        facts = [f"{added} epochs added"]
+        filled = sum(r.filled for r in self.results)
+        if filled:
+            facts.append(f"{filled} left-out source{'s' if filled > 1 else ''} filled")
+        left = self.left_out
+        facts.append(f"{left} source{'' if left == 1 else 's'} left out")
+        reasons = Counter(reason for r in self.results for reason in r.reasons)
+        if reasons:
+            facts[-1] += " (" + ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())) + ")"
+        return f"{self.store}: {parts}; {', '.join(facts)} in {self.seconds:.1f} s"

@@ -8,17 +8,22 @@ of the service or of the store stops the loop with its error.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import xarray as xr
 
 from finkcube.config import redact_url
+from finkcube.cube.align import align_cube, attach_headers
 from finkcube.cube.assemble import assemble_cube, merge_cubes
 from finkcube.cube.photometry import attach_forced_photometry, same_forced_photometry
+from finkcube.cube.quality import with_quality
 from finkcube.cutouts import SourceCutouts
 from finkcube.errors import FinkcubeError
+from finkcube.names import ALIGNED_VAR, MISSING_ATTR, SOURCE_ID, WCS_VAR
+from finkcube.pipeline.completeness import record_left_out
 from finkcube.pipeline.fetch import fetch_jobs
 from finkcube.pipeline.forced import fetch_forced
 from finkcube.pipeline.jobs import Job
@@ -39,21 +44,57 @@ def make_cube(
     job: Job,
     url: str,
     cutouts: Mapping[int, SourceCutouts],
-    missing: Sequence[int],
+    missing: Mapping[int, str] | Sequence[int],
     old: xr.Dataset | None = None,
     forced: Mapping[str, Any] | None = None,
+    when: dt.datetime | None = None,
 ) -> xr.Dataset:
     """The cube of a job: assembled anew, or ``old`` with the job's sources merged in; with
-    ``forced`` (the ``/api/v1/fp`` columns), its forced light curve attached (replaced)."""
-    cube = _stack(job, url, cutouts, missing, old)
+    ``forced`` (the ``/api/v1/fp`` columns), its forced light curve attached (replaced).
+
+    ``missing`` are the sources asked for and left out, with their reason (a plain sequence
+    of ids: reason unknown); the cube records them with the time they were asked, ``when``
+    (default: now), in ``missing_reasons`` and ``missing_tried``
+    (:mod:`~finkcube.pipeline.completeness`), the sources not asked again keeping theirs.
+    """
+    asked = dict(missing) if isinstance(missing, Mapping) else dict.fromkeys(missing, "unknown")
+    cube = _stack(job, url, cutouts, list(asked), old)
+    moment = when or dt.datetime.now(dt.UTC)
+    previous = None if old is None else old.attrs
+    cube.attrs.update(record_left_out(cube.attrs, previous, asked, moment))
+    if job.align is not None or (old is not None and ALIGNED_VAR in old):
+        cube = _align(cube, cutouts, old)  # an aligned cube is aligned anew on update
     return cube if forced is None else attach_forced_photometry(cube, forced)
+
+
+def _align(
+    cube: xr.Dataset, cutouts: Mapping[int, SourceCutouts], old: xr.Dataset | None
+) -> xr.Dataset:
+    """The cube aligned on the sky; a ``planes="data"`` cube first gets the WCS cards that
+    came with its stamps (one Science FITS file per source), and those of ``old``."""
+    if WCS_VAR not in cube:
+        headers: dict[int, str | None] = {}
+        if old is not None and WCS_VAR in old:
+            held = old[WCS_VAR].values[:, 0]
+            headers.update(zip(old[SOURCE_ID].values.tolist(), held, strict=True))
+        headers.update({sid: c.stamps[0].header for sid, c in cutouts.items()})
+        cube = with_quality(attach_headers(cube, headers))  # the offsets need the cards
+    return align_cube(cube)
+
+
+def _filled(old: xr.Dataset | None, cube: xr.Dataset) -> int:
+    """How many sources ``old`` lacked that ``cube`` holds."""
+    if old is None:
+        return 0
+    lacked = {int(s) for s in old.attrs.get(MISSING_ATTR, [])}
+    return len(lacked & {int(s) for s in cube[SOURCE_ID].values})
 
 
 def _stack(
     job: Job,
     url: str,
     cutouts: Mapping[int, SourceCutouts],
-    missing: Sequence[int],
+    missing: Iterable[int],
     old: xr.Dataset | None,
 ) -> xr.Dataset:
     if old is not None:
@@ -73,7 +114,7 @@ def _finish(
     job: Job,
     client: FinkClient,
     cutouts: Mapping[int, SourceCutouts],
-    missing: Sequence[int],
+    missing: Mapping[int, str],
     store: Store,
 ) -> ObjectResult:
     oid = job.object_id
@@ -94,8 +135,13 @@ def _finish(
     write_cube(cube, store)
     epochs = cube.sizes["time"]
     added = epochs - (old.sizes["time"] if old is not None else 0)
-    logger.info("diaObjectId %s: %d epochs written, %d new", oid, epochs, added)
-    return ObjectResult(oid, "updated" if job.merge else "built", epochs, added, tuple(missing))
+    filled = _filled(old, cube)
+    logger.info("diaObjectId %s: %d epochs written, %d new, %d left out",
+                oid, epochs, added, len(missing))  # fmt: skip
+    return ObjectResult(
+        oid, "updated" if job.merge else "built", epochs, added, tuple(missing),
+        reasons=tuple(missing.values()), filled=filled,
+    )  # fmt: skip
 
 
 def run_jobs(

@@ -1,7 +1,8 @@
 """Incremental updates: add to the cubes of a store the sources that appeared since.
 
-An update reads what each cube holds (its diaSourceIds, and those known to lack cutouts),
-lists the sources of all objects in batches, fetches the cutouts of the new sources only,
+An update reads what each cube holds (its diaSourceIds, and those it left out), lists the
+sources of all objects in batches, fetches the cutouts of the new sources and of the
+left-out sources last asked long enough ago (``retry_missing_after``),
 merges them into each cube (time ascending, canvas re-padded when a new stamp is larger)
 and rewrites the cubes that changed, through the same loop and executors as a build. A store
 with nothing new is not written at all.
@@ -9,20 +10,32 @@ with nothing new is not written at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from finkcube.errors import InputError
-from finkcube.names import URL_ENV
+from finkcube.names import ALIGNED_WCS_ATTR, URL_ENV
+from finkcube.pipeline.completeness import DEFAULT_RETRY_MISSING_AFTER, retry_age
 from finkcube.pipeline.executors import executor_for
+from finkcube.pipeline.jobs import Job
 from finkcube.pipeline.plan import Plan, plan_build, plan_update, stored_url, update_targets
 from finkcube.pipeline.report import BuildReport
 from finkcube.pipeline.select import Selection, select_objects
 from finkcube.service.client import FinkClient
-from finkcube.store import Store, delete_cube, finalize_store, list_objects, locate, repair_store
+from finkcube.store import (
+    Store,
+    cube_attributes,
+    delete_cube,
+    finalize_store,
+    list_objects,
+    locate,
+    repair_store,
+)
 from finkcube.store.selection import stored_selections
 
 __all__ = ["update_store"]
@@ -46,11 +59,20 @@ def _reselect(client: FinkClient, store: Store, records: list[dict[str, Any]]) -
             client, store, new, planes=record.get("planes", "data"), size=record.get("size"),
             columns=record.get("columns"), overwrite=False,
             forced_photometry=bool(record.get("forced_photometry", False)),
+            align=record.get("align"),
         )  # fmt: skip
         plan.jobs.extend(more.jobs)
         plan.settled.extend(more.settled)
         held.update(new)
     return plan
+
+
+def _keep_aligned(store: Store, jobs: list[Job]) -> list[Job]:
+    """The jobs, those of aligned cubes marked to align (a ``planes="data"`` one then fetches
+    the WCS of its new sources); one read of the stored attributes."""
+    attrs = cube_attributes(store, [job.object_id for job in jobs]) if jobs else {}
+    aligned = {oid for oid, held in attrs.items() if held.get(ALIGNED_WCS_ATTR)}
+    return [replace(job, align="sky") if job.object_id in aligned else job for job in jobs]
 
 
 def update_store(
@@ -64,14 +86,18 @@ def update_store(
     progress: bool | None = False,
     scheduler: Any = None,
     reselect: bool = False,
+    retry_missing_after: dt.timedelta | float | None = DEFAULT_RETRY_MISSING_AFTER,
 ) -> BuildReport:
-    """Add to each cube of a store the sources that appeared since it was built.
+    """Add to each cube of a store the sources that appeared since it was built, and those
+    it left out that the service serves now.
 
-    Only the cutouts of sources not yet in a cube are fetched (nor those of sources known
-    to lack cutouts); the cube is re-sorted by time (a late source older than the newest
-    epoch is placed in order) and re-padded when a new stamp is larger than its canvas.
-    An object with nothing new is left untouched, and a store with nothing new is not
-    written at all.
+    Only the cutouts of sources not yet in a cube are fetched: new ones, and the ones the
+    cube lists as left out (``missing_diaSourceIds``) whose last try is at least
+    ``retry_missing_after`` old. The cube is re-sorted by time (a late source older than
+    the newest epoch is placed in order) and re-padded when a new stamp is larger than its
+    canvas; a left-out source served now is filled in place, one still missing gets its
+    new reason and time. An object with nothing to fetch is left untouched, and a store
+    with nothing to fetch is not written at all.
 
     Parameters
     ----------
@@ -91,6 +117,11 @@ def update_store(
         First run again the selections the store was built from (``build_store(...,
         selection=...)``) and build the objects they give that the store lacks, with the
         options recorded with each selection; objects that left a selection are kept.
+    retry_missing_after : datetime.timedelta or float or None
+        Ask again for a left-out source when its last try is at least this old (a
+        timedelta, or hours; default one hour, 0: every left-out source); None never asks
+        again. The service's missing cutouts are often transient (cutouts are ingested
+        apart from sources, and their files move after the nightly merge).
 
     Returns
     -------
@@ -102,7 +133,7 @@ def update_store(
     ------
     InputError
         For an object with no complete cube in the store; with ``reselect``, when the
-        store records no selection.
+        store records no selection; for a negative ``retry_missing_after``.
     StoreRefusedError
         When ``store`` is not a finkcube store.
 
@@ -120,6 +151,7 @@ def update_store(
     [('updated', 2)]
     """
     started = time.perf_counter()
+    retry_after = retry_age(retry_missing_after)
     target = locate(store, storage_options)  # once: every step below gets this one
     report = BuildReport(str(store))
     repair_store(target)  # promote what a crashed earlier run staged, before planning
@@ -136,7 +168,8 @@ def update_store(
     active = FinkClient(url, workers=workers or 8) if client is None else client
     changed = False
     try:
-        plan = plan_update(active, target, ids)
+        plan = plan_update(active, target, ids, retry_missing_after=retry_after)
+        plan.jobs[:] = _keep_aligned(target, plan.jobs)
         fresh = _reselect(active, target, records)
         plan.jobs.extend(fresh.jobs)
         plan.settled.extend(fresh.settled)

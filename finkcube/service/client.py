@@ -340,6 +340,26 @@ class FinkClient(SearchMethods):
         stamps = [self._fits_stamp(sid, kind) for kind in KINDS]
         return stamps_from_fits(sid, stamps)
 
+    def cutout_arrays_wcs(self, source_id: int | str) -> SourceCutouts:
+        """Return the data planes of one alert's cutouts with their WCS cards (2 requests).
+
+        One ``kind=All`` array request and the Science FITS file for its primary header:
+        Rubin's three kinds of an alert share one pixel grid, so that header serves all
+        three (what aligning a ``planes="data"`` cube needs, at one request more per source
+        rather than the two more of ``planes="all"``).
+
+        Raises
+        ------
+        NotFoundError
+            When the service knows no such alert.
+        CubeError
+            When the kinds' shapes disagree.
+        """
+        arrays = self.cutout_arrays(source_id)
+        header = self._fits_stamp(arrays.source_id, KINDS[0]).header
+        stamps = tuple(Stamp(s.kind, s.planes, header=header) for s in arrays.stamps)
+        return SourceCutouts(arrays.source_id, stamps)
+
     def _fits_stamp(self, sid: int, kind: str) -> Stamp:
         return self._post(
             CUTOUTS_PATH,

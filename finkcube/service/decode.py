@@ -99,7 +99,8 @@ def decode_source_records(
     -------
     list of dict
         One dict per source, keys as served (``r:diaSourceId``, ...); 64-bit ids are exact
-        Python ints and ``null`` is ``None``.
+        Python ints; ``null``, and the text ``"nan"`` a server on pandas 2 writes for a null
+        text or boolean cell, are ``None``.
 
     Raises
     ------
@@ -114,6 +115,8 @@ def decode_source_records(
     [{'r:diaSourceId': 313761043604045881, 'r:band': None}]
     >>> decode_source_records(b"[]")
     []
+    >>> decode_source_records(b'[{"r:band": "nan", "r:isDipole": "nan", "r:snr": null}]')
+    [{'r:band': None, 'r:isDipole': None, 'r:snr': None}]
     """
     raw = content.encode() if isinstance(content, str) else content
     if max_records is not None and raw.count(b"{") > max_records:
@@ -124,7 +127,23 @@ def decode_source_records(
     records = decode_json(raw)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DecodeError(f"sources reply is not a JSON array of records: {quote_body(content)}")
-    return records
+    return [_null_nan_text(r) for r in records]
+
+
+#: What a server on pandas 2 writes for a null cell of a text or boolean column.
+_PANDAS2_NULL = "nan"
+
+
+def _null_nan_text(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with pandas 2's null text ``"nan"`` as None (a null of pandas >= 3).
+
+    A string or boolean column that is null in some rows arrives as the string ``"nan"`` in
+    those rows from a server on pandas 2 (floats are ``null`` either way): left as it is, a
+    cube would keep a band ``"nan"`` or a flag that is a string.
+    """
+    if _PANDAS2_NULL not in record.values():
+        return record
+    return {k: (None if v == _PANDAS2_NULL else v) for k, v in record.items()}
 
 
 def _is_empty(content: bytes | str | None) -> bool:

@@ -20,7 +20,14 @@ import urllib3
 
 from finkcube.errors import DecodeError, NotFoundError, TransportError
 from finkcube.service.limits import OversizeReplyError
-from finkcube.service.replies import final_error, one_line, send_error, status_error
+from finkcube.service.replies import (
+    final_error,
+    is_error_page,
+    one_line,
+    page_error,
+    send_error,
+    status_error,
+)
 from finkcube.service.retry import Event, GiveUp, Limits, Outcome, decide
 from finkcube.service.transport import BodyTooLarge, DeadlinePassed, failure_event, post
 
@@ -124,6 +131,8 @@ class Exchange:
             except OversizeReplyError:
                 raise  # the same request would get the same reply
             except DecodeError as exc:
+                if is_error_page(body):  # the service failed on it: asked once more only
+                    return _Failed(Outcome(Event.ERROR_PAGE), page_error(what, url, body))
                 return _Failed(Outcome(Event.UNDECODABLE), exc)
             except NotFoundError as exc:  # an empty body: no such alert
                 return _Failed(Outcome(Event.EMPTY), exc)

@@ -1,8 +1,9 @@
 """What the client makes of a reply beyond :mod:`finkcube.service.decode`: pure, no socket.
 
 A PNG checked, a FITS file opened as an ``HDUList``, source records as an astropy
-``Table``; and the errors a request ends with: of a send that raised, of an HTTP status (a
-400 quoting the service's own text), and of a request out of tries.
+``Table``; the service's error page told apart from a garbled reply; and the errors a
+request ends with: of a send that raised, of an HTTP status (a 400 quoting the service's own
+text), of an error page in a 200, and of a request out of tries.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ if TYPE_CHECKING:
     from astropy.table import Table
 
 __all__ = [
+    "RetriesSpentError",
     "decode_png",
     "final_error",
+    "is_error_page",
     "one_line",
     "open_fits",
+    "page_error",
     "records_table",
     "send_error",
     "service_text",
@@ -44,6 +48,20 @@ __all__ = [
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _BAD_REQUEST = 400
+_OK = 200
+#: How an HTML page starts (lower-cased, after blanks).
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<h1", b"<title")
+#: An error message longer than this is not one of the service's short error texts.
+_MESSAGE_BYTES = 4096
+
+
+class RetriesSpentError(TransportError):
+    """No complete reply in any try of a request (timeouts, dropped connections).
+
+    A :class:`~finkcube.errors.TransportError` of its own kind so that a caller can tell a
+    request worn out by a flaky link (a cutout then left out, asked again later) from one
+    that cannot be sent at all (a TLS failure, an invalid URL).
+    """
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -64,6 +82,50 @@ def service_text(body: bytes) -> str:
             if isinstance(parsed.get(key), str):
                 return printable(" ".join(parsed[key].split()))
     return quote_body(body)
+
+
+def is_error_page(body: bytes) -> bool:
+    """Whether a 200 body is the service's error page rather than a garbled reply.
+
+    The service answers some failures with status 200 and an error page instead of what was
+    asked: its cutout service's HTML page (a null cutout or a stale datalake path asked as
+    FITS), or a short error message (``{"message": ...}``, ``{'status': 'error', ...}``)
+    when its cutout store fails. Such a reply says the service failed on this request, not
+    that bytes were lost on the way: it is asked again once, like a 500.
+
+    Examples
+    --------
+    >>> is_error_page(b"<!doctype html><html><title>Error</title></html>")
+    True
+    >>> is_error_page(b'{"message": "Internal Server Error"}'), is_error_page(b"SIMPLE  =")
+    (True, False)
+    """
+    head = body[:64].lstrip().lower()
+    if head.startswith(_HTML_STARTS):
+        return True
+    text = body.strip()
+    if not text.startswith(b"{") or len(text) > _MESSAGE_BYTES:
+        return False
+    try:
+        parsed = ast.literal_eval(text.decode("utf-8", "replace"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return isinstance(parsed, dict) and (
+        isinstance(parsed.get("message"), str) or parsed.get("status") == "error"
+    )
+
+
+def page_error(what: str, url: str, body: bytes) -> ServiceError:
+    """The error of a 200 reply that carries the service's error page (see
+    :func:`is_error_page`), quoting it.
+
+    Examples
+    --------
+    >>> page_error("Science cutout of diaSourceId 5 (FITS)", "http://x", b"<html>oops")
+    ServiceError("Science cutout of diaSourceId 5 (FITS): the service's error page instead of a reply from http://x: '<html>oops'")
+    """  # noqa: E501
+    text = f"{what}: the service's error page instead of a reply from {url}: {quote_body(body)}"
+    return ServiceError(text, status=_OK, url=url, body=body)
 
 
 def send_error(what: str, url: str, event: Event, exc: Exception) -> Exception:
@@ -101,6 +163,14 @@ def status_error(what: str, url: str, status: int, body: bytes) -> ServiceError:
 def final_error(what: str, url: str, last: Exception | None, tries: int) -> FinkcubeError:
     """The error of a request that failed ``tries`` times, ``last`` being its last failure."""
     attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
+    if isinstance(last, ServiceError) and last.status == _OK:  # an error page
+        error = ServiceError(
+            f"{what}: the service's error page instead of a reply from {url} after "
+            f"{attempts}: {last.body_start}",
+            status=_OK, url=url,
+        )  # fmt: skip
+        error.body_start = last.body_start
+        return error
     if isinstance(last, ServiceError):
         error = ServiceError(
             f"{what}: HTTP {last.status} from {url} after {attempts}: {last.body_start}",
@@ -113,7 +183,7 @@ def final_error(what: str, url: str, last: Exception | None, tries: int) -> Fink
             f"{what}: undecodable reply from {url} after {attempts}: {last}",
             status=200, url=url,
         )  # fmt: skip
-    return TransportError(
+    return RetriesSpentError(
         f"{what}: no complete reply from {url} after {attempts}: {one_line(last)}"  # type: ignore[arg-type]
     )
 

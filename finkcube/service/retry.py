@@ -9,7 +9,10 @@ unit-tested without a socket. The rules:
 - a timeout, a dropped connection, a body shorter than announced, a body that does not decode,
   a 429 and any 5xx are retried, at most ``retries`` times in all;
 - a 500 is retried once only: the service answers 500 for deterministic failures (a cutout
-  missing from its alert, a value that reaches an assert), 502-504 under load;
+  missing from its alert, a value that reaches an assert), 502-504 under load; so is a 200
+  carrying the service's error page instead of a cutout (an HTML page or an error message:
+  its answer, for a FITS request, to a null cutout or a stale datalake path), which asking
+  five times in a row cannot mend either (a later run can: see ``update_store``);
 - a 400 (:class:`~finkcube.errors.BadRequestError`), any other status
   (:class:`~finkcube.errors.ServiceError`), an empty cutout body (no such alert:
   :class:`~finkcube.errors.NotFoundError`), a TLS failure or a request that cannot be sent
@@ -60,6 +63,9 @@ class Event(enum.Enum):
     SHORT_BODY = "short body"
     #: A success whose body does not decode (not JSON, not FITS, an HTML page...).
     UNDECODABLE = "undecodable body"
+    #: A success whose body is the service's error page (HTML, or an error message) instead
+    #: of what was asked: retried like a 500.
+    ERROR_PAGE = "error page"
     #: An empty body for a cutout: the service's way of saying "no such alert".
     EMPTY = "empty body"
     #: The TLS handshake or certificate verification failed.
@@ -78,15 +84,16 @@ class Outcome:
 
     @property
     def internal_error(self) -> bool:
-        """Whether this is a 500, which :func:`decide` retries once only."""
-        return self.status == _INTERNAL_ERROR
+        """Whether this is a 500 or an error page, which :func:`decide` retries once only."""
+        return self.status == _INTERNAL_ERROR or self.event is Event.ERROR_PAGE
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How far the client goes: ``retries`` after the first try, the backoff in seconds.
 
-    ``internal_error_retries`` is how often a 500 is retried (within ``retries``).
+    ``internal_error_retries`` is how often a 500 or an error page in a 200 is retried
+    (within ``retries``).
     """
 
     retries: int = 5
@@ -133,7 +140,7 @@ def decide(
     limits : Limits
         The client's retries and backoff.
     internal_errors : int, optional
-        How many of the tries so far, this one included, were answered 500.
+        How many of the tries so far, this one included, were answered 500 or an error page.
     now : float, optional
         The current time (seconds since the epoch), for a ``Retry-After`` given as an HTTP
         date (default: the clock).
@@ -168,7 +175,8 @@ def decide(
             return GiveUp(BadRequestError, spent=False)
         if status < _INTERNAL_ERROR and status != _TOO_MANY_REQUESTS:
             return GiveUp(ServiceError, spent=False)
-    spent_error = ServiceError if event in (Event.STATUS, Event.UNDECODABLE) else TransportError
+    replied = (Event.STATUS, Event.UNDECODABLE, Event.ERROR_PAGE)
+    spent_error = ServiceError if event in replied else TransportError
     if attempt >= limits.retries:
         return GiveUp(spent_error, spent=True)
     if outcome.internal_error and internal_errors > limits.internal_error_retries:

@@ -2,8 +2,9 @@
 
 Chunking: ``cutout`` is chunked along ``time`` only, about :data:`CHUNK_BYTES` of raw canvas
 per chunk, so that a whole cube is a few objects in an object store and one epoch still
-reads quickly; ``psf`` alike. Sharding was tried and not kept: it made one-epoch reads
-faster but whole-cube reads, the common case, slower.
+reads quickly; ``psf`` and the aligned stamps (``aligned``, ``aligned_psf``) alike.
+Sharding was tried and not kept: it made one-epoch reads faster but whole-cube reads, the
+common case, slower.
 
 Compression: Blosc LZ4, no shuffle, chosen for reads. Float32 sky noise hardly compresses;
 what any codec removes is mostly the NaN padding of small stamps on a common canvas, so
@@ -23,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from finkcube.errors import InputError
-from finkcube.names import CUTOUT_VAR, PSF_VAR
+from finkcube.names import ALIGNED_PSF_VAR, ALIGNED_VAR, CUTOUT_VAR, PSF_VAR
 
 __all__ = ["CHUNK_BYTES", "check_attrs", "chunk_encoding"]
 
@@ -50,7 +51,7 @@ def chunk_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         shape = tuple(var.shape)
         if name == "time":
             encoding[str(name)] = {"chunks": shape, "compressors": None}
-        elif name in (CUTOUT_VAR, PSF_VAR):
+        elif name in (CUTOUT_VAR, PSF_VAR, ALIGNED_VAR, ALIGNED_PSF_VAR):
             epoch = var.dtype.itemsize * int(np.prod(shape[1:]))
             steps = max(1, min(shape[0], CHUNK_BYTES // max(epoch, 1)))
             encoding[str(name)] = {"chunks": (steps, *shape[1:]), "compressors": (blosc,)}
