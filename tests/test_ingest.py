@@ -7,6 +7,7 @@ stores (``xr.open_zarr(store, group=ID, consolidated=False)``).
 from __future__ import annotations
 
 import io
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -55,52 +56,32 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def whole_alerts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Like ``alerts`` but no null cutout: an object whose only alerts in a run lack a cutout
-    gets no cube in that run (nothing to stack), so its left-out ids depend on the split."""
-    out = tmp_path_factory.mktemp("whole")
-    return write_alerts(out, objects=8, sources=(2, 4), per_file=8, null_every=0, seed=3)
-
-
-def test_sample_equals_its_fits_cutouts(tmp_path: Path) -> None:
-    report = ingest([sample_alerts_path()], tmp_path / "s.zarr")
-    assert (report.count("built"), report.solar_system, report.alerts) == (3, 2, 5)
-    with sample_alerts_path().open("rb") as stream:
-        packets = [p for p in fastavro.reader(stream) if p["diaSource"]["diaObjectId"]]
-    assert sorted(list_objects(tmp_path / "s.zarr")) == sorted(
-        p["diaSource"]["diaObjectId"] for p in packets
-    )
-    for packet in packets:
-        cube = xr.open_zarr(
-            tmp_path / "s.zarr", group=str(packet["diaSource"]["diaObjectId"]), consolidated=False
-        )
-        assert cube.attrs["planes"] == "all"
-        assert int(cube.diaSourceId[0]) == packet["diaSource"]["diaSourceId"]
-        assert float(cube.time[0]) == packet["diaSource"]["midpointMjdTai"]
-        for k, kind in enumerate(KINDS):
-            with fits.open(io.BytesIO(packet["cutout" + kind])) as hdul:
-                side = hdul[0].data.shape[0]
-                assert int(cube.side[0]) == side == cube.sizes["x"]
-                pixels = cube.cutout.isel(time=0, kind=k).values
-                np.testing.assert_array_equal(pixels[..., 0], hdul[0].data.astype(np.float32))
-                np.testing.assert_array_equal(
-                    pixels[..., 1], hdul["UNCERT"].data.astype(np.float32)
-                )
-                psf = hdul["PSFIMAGE"].data
-                n, full = psf.shape[0], cube.sizes["psf_x"]
-                assert int(cube.psf_side[0, k]) == n
-                a = (full - n) // 2  # centred in the largest PSF, NaN-padded
-                stored = cube.psf.isel(time=0, kind=k).values
-                np.testing.assert_array_equal(stored[a : a + n, a : a + n], psf)
-                assert str(cube.wcs_header.values[0, k]) == hdul[0].header.tostring()
-
-
-def test_avro_and_parquet_give_equal_stores(tmp_path: Path) -> None:
-    avro = write_alerts(tmp_path / "a", objects=6, per_file=8, seed=5)
-    write_alerts(tmp_path / "p", objects=6, per_file=8, seed=5, file_format="parquet")
-    ingest(avro, tmp_path / "a.zarr")
-    ingest([str(tmp_path / "p" / "*.parquet")], tmp_path / "p.zarr")
-    assert_same_stores(tmp_path / "a.zarr", tmp_path / "p.zarr")
+def null_alerts(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], int, int]:
+    """Alert files with null cutouts, an object ``early`` whose alerts of the first two files
+    all lack a cutout (stamps come later), and an object ``never`` with no stamp at all."""
+    source = write_alerts(
+        tmp_path_factory.mktemp("gen"), objects=8, sources=(3, 5), per_file=100, null_every=7,
+        seed=3,
+    )  # fmt: skip
+    packets: list[dict[str, Any]] = []
+    for path in source:
+        with path.open("rb") as stream:
+            packets.extend(fastavro.reader(stream))  # type: ignore[arg-type]
+    per_file = 6
+    owner = [p["diaSource"]["diaObjectId"] for p in packets]
+    in_first = [o for o in owner[: 2 * per_file] if o]
+    early = max(in_first, key=lambda o: owner[2 * per_file :].count(o))
+    never = next(o for o in owner[2 * per_file :] if o and o != early)
+    for i, packet in enumerate(packets):
+        if (owner[i] == early and i < 2 * per_file) or owner[i] == never:
+            packet["cutout" + KINDS[i % 3]] = None
+    assert owner[2 * per_file :].count(early)  # stamps after the first two files
+    out = tmp_path_factory.mktemp("nulls")
+    files = [
+        write_alert_file(out / f"alerts-{n:02d}.avro", packets[start : start + per_file])
+        for n, start in enumerate(range(0, len(packets), per_file))
+    ]
+    return files, early, never
 
 
 def _snapshot(store: Path) -> dict[str, bytes]:
@@ -121,19 +102,35 @@ def test_twice_ingested_equals_once(alerts: list[Path], tmp_path: Path) -> None:
     assert _snapshot(store) == before  # not a byte written
 
 
+def _left_out_record(store: Path) -> Any:
+    """The store's record of the left-out ids of objects without a cube (README layout)."""
+    root = json.loads((store / "zarr.json").read_text())  # plain JSON: the root group's document
+    return root["attributes"].get("finkcube_left_out")
+
+
 def test_file_order_and_splits_give_the_same_store(
-    whole_alerts: list[Path], tmp_path: Path
+    null_alerts: tuple[list[Path], int, int], tmp_path: Path
 ) -> None:
-    alerts = whole_alerts
-    ingest(alerts, tmp_path / "once.zarr", batch=7)
+    alerts, early, never = null_alerts
+    once = ingest(alerts, tmp_path / "once.zarr", batch=7)
+    assert early in list_objects(tmp_path / "once.zarr")
+    assert [r.status for r in once.results if r.object_id == never] == ["unchanged"]
+    record = _left_out_record(tmp_path / "once.zarr")
+    assert list(record) == [str(never)]
+    # The first two files alone: ``early`` has no stamp in that run, and no cube yet.
+    splits = [alerts[:2], alerts[2:4], alerts[4:]], [alerts[4:], alerts[2:4], alerts[:2]]
     shuffled = list(alerts)
     random.Random(1).shuffle(shuffled)
-    for part in (shuffled[:2], shuffled[2:3], shuffled[3:]):
-        ingest(part, tmp_path / "split.zarr", batch=1000)
-    assert_same_stores(tmp_path / "once.zarr", tmp_path / "split.zarr")
+    for n, parts in enumerate((*splits, [shuffled[:3], shuffled[3:5], shuffled[5:]])):
+        store = tmp_path / f"split-{n}.zarr"
+        for part in parts:
+            ingest(part, store, batch=1000)
+        assert_same_stores(tmp_path / "once.zarr", store)
+        assert _left_out_record(store) == record
     # Ingesting files already held again, in another order, changes no cube either.
-    ingest(list(reversed(alerts)), tmp_path / "split.zarr")
-    assert_same_stores(tmp_path / "once.zarr", tmp_path / "split.zarr")
+    ingest(list(reversed(alerts)), tmp_path / "split-0.zarr")
+    assert_same_stores(tmp_path / "once.zarr", tmp_path / "split-0.zarr")
+    assert _left_out_record(tmp_path / "split-0.zarr") == record
 
 
 def test_rest_build_then_ingest_merges_into_one_cube(tmp_path: Path) -> None:
@@ -196,6 +193,8 @@ def test_a_null_cutout_is_a_left_out_source(tmp_path: Path) -> None:
     assert (result.status, result.missing, report.left_out) == ("built", (left_out,), 1)
     cube = finkcube.open_cube(tmp_path / "s.zarr", oid)
     assert cube.attrs["missing_diaSourceIds"] == [str(left_out)]
+    # Its reason; never asked of the service, so the next update asks for it.
+    assert (cube.attrs["missing_reasons"], cube.attrs["missing_tried"]) == (["no_cutout"], [""])
     assert left_out not in cube.diaSourceId.values
 
 

@@ -20,7 +20,10 @@ How it runs (two passes, so that memory is bounded by the rows in flight, not th
 
 The result depends only on the set of alerts: ingesting a file twice changes nothing, and
 files in any order or split give the same cubes (up to the ``created`` and ``updated``
-times). An interrupted ingest (even ``kill -9``) is finished by running it again: complete
+times): an object with no alert holding all three cutouts yet gets no cube, and its
+left-out ids wait in the store's record (the root attribute
+:data:`~finkcube.pipeline.ingest_plan.LEFT_OUT_ATTR`) for the run that brings its first stamp.
+An interrupted ingest (even ``kill -9``) is finished by running it again: complete
 cubes are found unchanged, incomplete ones are written. Solar-system alerts (diaObjectId 0
 or null) are skipped and counted. A file that cannot be read stops the ingest with an error
 naming it; it is found by the scan, before anything is written.
@@ -38,11 +41,11 @@ from typing import Any
 from finkcube.bulk.files import AlertFile, find_alert_files
 from finkcube.bulk.packets import FileIndex, scan_file
 from finkcube.errors import InputError
-from finkcube.pipeline.ingest_plan import Group, plan_ingest
+from finkcube.pipeline.ingest_plan import Group, plan_ingest, write_left_out
 from finkcube.pipeline.ingest_run import GroupResult, counts, run_group
 from finkcube.pipeline.jobs import Job, as_columns
 from finkcube.pipeline.report import BuildReport
-from finkcube.store import Store, check_store, finalize_store, init_store, locate
+from finkcube.store import Store, check_store, finalize_store, init_store, locate, repair_store
 
 __all__ = ["IngestReport", "ingest"]
 
@@ -292,6 +295,8 @@ def ingest(
     bar = _Progress(False, 0)
     try:
         indexes = runner.scan(files)
+        if resume:  # promote what a crashed earlier run staged, before planning
+            repair_store(target)
         plan = plan_ingest(indexes, target, resume=resume, batch=batch)
         report.alerts, report.known = plan.alerts, plan.known
         report.solar_system = plan.solar_system
@@ -303,6 +308,13 @@ def ingest(
             done = runner.run(files, plan.groups, target, cube_columns, bar)
             for name, value in counts(done).items():
                 setattr(report, name, value)
+            record = dict(plan.left_out)
+            for group in done:
+                record.update(group.waiting)
+                for oid in group.placed:
+                    record.pop(oid, None)
+            if record != plan.left_out:
+                write_left_out(target, record)
             report.results.extend(r for g in done for r in g.results)
     finally:
         bar.close()

@@ -9,13 +9,19 @@ is assembled (or merged into the stored one, by diaSourceId) and written; a grou
 decoded stamps of its unfinished objects only.
 
 A packet with a null cutout is a source left out, listed in the cube's
-``missing_diaSourceIds`` as a REST build lists a source whose cutout the service lacks. A
+``missing_diaSourceIds`` as a REST build lists a source whose cutout the service lacks. An
+object with no cube whose every packet in the run has a null cutout gets no cube (a cube
+has at least one epoch): its left-out ids go to the store's record
+(the root attribute :data:`~finkcube.pipeline.ingest_plan.LEFT_OUT_ATTR`, written by the caller from
+:attr:`GroupResult.waiting`), and join its cube's ``missing_diaSourceIds`` when a later
+ingest brings a stamp, so that the store does not depend on how the files were split. A
 diaSourceId met twice is read once: the first packet with all three cutouts wins. An object
 whose cutouts cannot be decoded or stacked fails alone (its result says why).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from finkcube.cube.assemble import assemble_cube, merge_cubes
 from finkcube.cutouts import SourceCutouts, stamps_from_fits
 from finkcube.errors import FinkcubeError, StoreError
 from finkcube.names import KINDS, PlanesArg, rubin_column
+from finkcube.pipeline.completeness import NO_CUTOUT, REASONS_ATTR, UNKNOWN_REASON, record_left_out
 from finkcube.pipeline.ingest_plan import Group, ObjectRows
 from finkcube.pipeline.report import ObjectResult
 from finkcube.service.fitsfile import decode_fits
@@ -44,12 +51,18 @@ _HERE = "threads"
 
 @dataclass(slots=True)
 class GroupResult:
-    """What one group did: a result per object and the counts of its rows."""
+    """What one group did: a result per object and the counts of its rows.
+
+    ``waiting`` holds the left-out ids of objects still without a cube (for the store's
+    record); ``placed`` the objects whose recorded left-out ids are now in their cube.
+    """
 
     results: list[ObjectResult] = field(default_factory=list)
     ingested: int = 0
     left_out: int = 0
     duplicates: int = 0
+    waiting: dict[int, frozenset[int]] = field(default_factory=dict)
+    placed: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -90,20 +103,34 @@ def _finish(
     cutouts = {sid: s.cutouts for sid, s in pending.sources.items() if s.cutouts is not None}
     nulls = tuple(sorted(sid for sid, s in pending.sources.items() if s.cutouts is None))
     out.left_out += len(nulls)
-    if stored is not None and not cutouts and set(nulls) <= stored.missing:
+    recorded = pending.work.left_out
+    if stored is None and not cutouts:  # no stamp yet: the store's record keeps the ids
+        out.waiting[oid] = recorded | set(nulls)
+        logger.info("diaObjectId %s: no alert with all cutouts yet; no cube", oid)
+        return ObjectResult(oid, "unchanged", 0, 0, nulls)
+    if stored is not None and not cutouts and recorded | set(nulls) <= stored.missing:
+        if recorded:
+            out.placed.append(oid)
         return ObjectResult(oid, "unchanged", len(stored.epochs))  # nothing new: not written
     try:
         if stored is None:
-            cube = assemble_cube(oid, records, cutouts, planes=PLANES, columns=columns)
+            cube = assemble_cube(
+                oid, records, cutouts, planes=PLANES, columns=columns, missing=recorded
+            )
+            previous = None
         else:
             old = open_cube(store, oid).load(scheduler=_HERE)
-            cube = merge_cubes(old, records, cutouts, columns=columns)
+            cube = merge_cubes(old, records, cutouts, missing=recorded, columns=columns)
+            previous = old.attrs
     except StoreError:
         raise
     except FinkcubeError as exc:
         logger.error("diaObjectId %s: %s", oid, exc)
         return ObjectResult(oid, "failed", error=str(exc))
+    cube.attrs.update(_reasons(cube.attrs, previous))
     write_cube(cube, store)
+    if recorded:
+        out.placed.append(oid)
     epochs = cube.sizes["time"]
     added = epochs - (0 if stored is None else len(stored.epochs))
     out.ingested += added
@@ -193,3 +220,12 @@ def counts(results: Sequence[GroupResult]) -> Mapping[str, int]:
         "left_out": sum(r.left_out for r in results),
         "duplicates": sum(r.duplicates for r in results),
     }
+
+
+def _reasons(attrs: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """The cube's ``missing_reasons`` and ``missing_tried``: a source a packet brought without
+    its cutouts is ``no_cutout``, with no try to date (it was never asked of the service, so
+    the next ``update`` asks for it); the reasons of a merged cube's own left-outs are kept."""
+    kept = record_left_out(attrs, previous, {}, dt.datetime.now(dt.UTC))
+    kept[REASONS_ATTR] = [NO_CUTOUT if r == UNKNOWN_REASON else r for r in kept[REASONS_ATTR]]
+    return kept
