@@ -30,7 +30,13 @@ from finkcube.names import CONVOLUTION_KERNELS, STRETCHES
 if TYPE_CHECKING:
     from astropy.visualization import BaseStretch
 
-__all__ = ["convolve_image", "fink_cut_levels", "stretch_image"]
+__all__ = [
+    "astropy_stretch",
+    "check_percentiles",
+    "convolve_image",
+    "fink_cut_levels",
+    "stretch_image",
+]
 
 #: Exponent of the ``power`` stretch (the service's ``PowerStretch``).
 POWER_EXPONENT = 2.0
@@ -40,7 +46,8 @@ LOG_A = 1000.0
 KERNEL_SIDE = 5
 
 
-def _check_percentiles(pmin: float, pmax: float) -> tuple[float, float]:
+def check_percentiles(pmin: float, pmax: float) -> tuple[float, float]:
+    """Return ``(pmin, pmax)`` as floats, or raise InputError unless ``0 <= pmin < pmax <= 100``."""
     try:
         low, high = float(pmin), float(pmax)
     except (TypeError, ValueError) as exc:
@@ -54,7 +61,11 @@ def _check_percentiles(pmin: float, pmax: float) -> tuple[float, float]:
     return low, high
 
 
-def _astropy_stretch(stretch: str) -> BaseStretch:
+def astropy_stretch(stretch: str) -> BaseStretch:
+    """Return the :mod:`astropy.visualization` stretch of a non-sigmoid Fink stretch name.
+
+    ``linear`` (and any other name but the three below) gives ``LinearStretch``.
+    """
     from astropy.visualization import LinearStretch, LogStretch, PowerStretch, SqrtStretch
 
     if stretch == "sqrt":
@@ -125,7 +136,7 @@ def stretch_image(
     """
     if stretch not in STRETCHES:
         raise InputError(f"unknown stretch {stretch!r}: expected one of {', '.join(STRETCHES)}")
-    low_p, high_p = _check_percentiles(pmin, pmax)
+    low_p, high_p = check_percentiles(pmin, pmax)
     image = np.nan_to_num(np.asarray(data, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     if stretch == "sigmoid":
         return _sigmoid(image)
@@ -143,7 +154,7 @@ def stretch_image(
     if low == high:
         # No range to map: astropy would divide by zero; the service draws such a stamp black.
         return np.zeros(image.shape)
-    transform = _astropy_stretch(stretch) + ManualInterval(low, high)
+    transform = astropy_stretch(stretch) + ManualInterval(low, high)
     return np.asarray(transform(image, clip=True), dtype=np.float64)
 
 

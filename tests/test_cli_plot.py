@@ -152,3 +152,94 @@ def test_plot_invalid_id_and_missing_output_directory(
     nowhere = tmp_path / "no-dir" / "x.png"
     code, out, err = run(["plot", str(store), str(object_id), "-o", str(nowhere)], capsys)
     assert_one_line_error(code, out, err, str(nowhere.parent))
+
+
+def gif_info(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.n_frames, image.info["duration"]
+
+
+def test_plot_epochs_pick_the_frames_and_fps_their_rate(
+    built: tuple[Path, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, object_id = built
+    times = open_cube(store, object_id)["time"].values
+    assert len(times) >= 4
+    cases = {
+        "2": 2,  # a count, evenly spread
+        "0,-1,1": 3,  # positions
+        f"{times[1]}:{times[3]}": 3,  # an MJD range, both ends included
+        f"{times[2]}:": len(times) - 2,
+    }
+    for i, (selection, frames) in enumerate(cases.items()):
+        out_file = tmp_path / f"sel{i}.gif"
+        argv = ["plot", str(store), str(object_id), "-o", str(out_file), "--gif", "--fps", "10"]
+        code, _, err = run([*argv, f"--epochs={selection}", "--dpi", "30"], capsys)
+        assert (code, err) == (0, "")
+        assert gif_info(out_file) == (frames, 100)
+
+
+def test_plot_png_options(
+    built: tuple[Path, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, object_id = built
+    sizes = []
+    for extra in (["--epochs", "2"], ["--epochs", "3", "--scale", "stamp", "--no-lightcurve"]):
+        out_file = tmp_path / "grid.png"
+        code, _, err = run(
+            ["plot", str(store), str(object_id), "-o", str(out_file), "--dpi", "40", *extra],
+            capsys,
+        )
+        assert (code, err) == (0, "")
+        with Image.open(out_file) as image:
+            sizes.append(image.size)
+    # The grid alone, 3 rows without colorbars: narrower than grid + curve, and taller.
+    assert sizes[1][0] < sizes[0][0]
+    assert sizes[1][1] > sizes[0][1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--epochs", "zero"], "'zero'"),
+        (["--epochs", "0"], "'0'"),
+        (["--epochs=60010:60000"], "60010:60000"),
+        (["--epochs", "1,99"], "out of range"),
+        (["--epochs", "1:2"], "no epoch between"),
+        (["--fps", "0"], "'0'"),
+        (["--scale", "global"], "global"),
+        (["--align", "sky"], "planes='all'"),
+    ],
+)
+def test_plot_bad_selection_is_a_one_line_usage_error(
+    built: tuple[Path, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    needle: str,
+) -> None:
+    store, object_id = built
+    out_file = tmp_path / "x.gif"
+    argv = ["plot", str(store), str(object_id), "-o", str(out_file), "--gif", *extra]
+    code, out, err = run(argv, capsys)
+    assert_one_line_error(code, out, err, needle)
+    assert not out_file.exists()
+
+
+def test_plot_align_sky_draws_north_up(
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = tmp_path / "all.zarr"
+    object_id = emulator.catalog.named(OBJECT)
+    report = build_store([object_id], store, url=emulator.url, planes="all")
+    assert report.count("built") == 1
+    for extra in ([], ["--gif", "--epochs", "2"]):
+        out_file = tmp_path / ("aligned.gif" if extra else "aligned.png")
+        argv = ["plot", str(store), str(object_id), "-o", str(out_file), "--align", "sky"]
+        code, out, err = run([*argv, "--dpi", "40", *extra], capsys)
+        assert (code, err) == (0, "")
+        assert out.strip() == f"wrote {out_file}"
+        with Image.open(out_file) as image:
+            assert np.asarray(image.convert("L")).std() > 0

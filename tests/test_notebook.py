@@ -1,10 +1,13 @@
 """The tour notebook runs from top to bottom, cleanly, on this environment's interpreter.
 
-``notebooks/tour.ipynb`` is stored without outputs; this test executes it with nbclient in a
-kernel started from this very interpreter (a kernelspec written into ``tmp_path``, so that
-no ``python3`` kernel installed elsewhere on the machine is picked up) and checks what a
-reader would see: no error, no warning, a picture for every plotting cell and an ML batch of
-the shape the notebook asks for.
+``notebooks/tour.ipynb`` is stored with its outputs (``python notebooks/execute.py``), so
+that a reader on the web sees its figures; the stored copy is checked (every cell run, a
+picture for every plotting cell, no timings, a modest size, the outputs of the current
+sources). This test also executes it with nbclient in a kernel started from this very
+interpreter (a kernelspec written into ``tmp_path``, so that no ``python3`` kernel
+installed elsewhere on the machine is picked up) and checks what a reader would see: no
+error, no warning, a picture for every plotting cell and an ML batch of the shape the
+notebook asks for.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ PROBE = "import sys, warnings\nwarnings.simplefilter('default')\nprint(sys.prefi
 PLOTTING = re.compile(r"\.fink\.plot_\w+\(|plt\.subplots\(")
 #: Marks of a warning in a cell's stderr (Python warnings and numpy/dask RuntimeWarnings).
 WARNING_MARKS = re.compile(r"Warning\b|warnings\.warn")
+#: The stored notebook, outputs included, stays small enough to read on the web.
+MAX_STORED_BYTES = 1_500_000
 
 
 def kernel_manager(tmp_path: Path) -> Any:
@@ -90,12 +95,38 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], Path]
     return cells, cwd
 
 
-def test_notebook_is_stored_without_outputs() -> None:
+def pictures(cell: Any) -> list[str]:
+    return [
+        out["data"]["image/png"]
+        for out in outputs(cell, "display_data")
+        if "image/png" in out.get("data", {})
+    ]
+
+
+def test_notebook_is_stored_with_its_outputs() -> None:
+    assert NOTEBOOK.stat().st_size < MAX_STORED_BYTES
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code
-    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    # Run once, top to bottom, without errors; no timings (they change at every run).
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    assert all(not outputs(cell, "error") for cell in code)
+    assert all("execution" not in cell.metadata for cell in code)
+    plotting = [cell for cell in code if PLOTTING.search(cell.source)]
+    assert plotting
+    assert all(len(pictures(cell)) == 1 for cell in plotting)
+
+
+@pytest.mark.slow
+def test_stored_outputs_are_those_of_the_current_sources(
+    executed: tuple[list[Any], Path],
+) -> None:
+    cells, _ = executed
+    stored = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    assert [c.source for c in stored] == [c.source for c in cells]
+    kinds = [[(o["output_type"], o.get("name")) for o in c.outputs] for c in cells]
+    assert [[(o["output_type"], o.get("name")) for o in c.outputs] for c in stored] == kinds
 
 
 @pytest.mark.slow
@@ -119,11 +150,7 @@ def test_notebook_plotting_cells_show_pictures(executed: tuple[list[Any], Path])
     plotting = [cell for cell in cells if PLOTTING.search(cell.source)]
     assert len(plotting) >= 4  # stamps, overview, light curve, median stamps, batch
     for cell in plotting:
-        pngs = [
-            out["data"]["image/png"]
-            for out in outputs(cell, "display_data")
-            if "image/png" in out.get("data", {})
-        ]
+        pngs = pictures(cell)
         assert len(pngs) == 1, f"expected one picture from:\n{cell.source}"
         with Image.open(BytesIO(base64.b64decode(pngs[0]))) as image:
             pixels = np.asarray(image.convert("L"), dtype=np.float64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -25,6 +27,7 @@ from finkcube.errors import InputError, NotFoundError
 from finkcube.names import CUTOUT_VAR, KINDS, STRETCHES
 from finkcube.store import init_store, write_cube
 from finkcube.viz.animate import animate
+from finkcube.viz.figure import COLORBAR_HEIGHT, NO_DATA_COLOR, TimeRange
 from finkcube.viz.plot import CELL, LIGHTCURVE_WIDTH, render, select_epochs
 from tests._cubes import BASE_OBJECT_ID, synthetic_cube
 
@@ -91,48 +94,78 @@ def test_stamp_grid_titles_orientation_and_file(cube: xr.Dataset, tmp_path: Path
         assert image.origin == "lower"
         shown = image.get_array()
         assert shown.shape == (cube.sizes["y"], cube.sizes["x"])
-        # NaN pixels of the cube are masked, the others stretched into [0, 1].
+        # The cube's values are shown, NaN pixels masked; the norm maps them into [0, 1].
         stamp = cube[CUTOUT_VAR].isel(time=positions[row], kind=col, plane=0).values
         np.testing.assert_array_equal(np.ma.getmaskarray(shown), np.isnan(stamp))
-        assert shown.min() >= 0.0
-        assert shown.max() <= 1.0
+        np.testing.assert_array_equal(shown.compressed(), stamp[np.isfinite(stamp)])
+        mapped = image.norm(shown.compressed())
+        assert mapped.min() >= 0.0
+        assert mapped.max() <= 1.0
 
     out = tmp_path / "grid.png"
     fig.savefig(out, dpi=DPI)
     pixels = read_png(out)
-    assert pixels.shape[:2] == (round(3 * CELL[1] * DPI), round(3 * CELL[0] * DPI))
+    height = 3 * CELL[1] + COLORBAR_HEIGHT
+    assert pixels.shape[:2] == (round(height * DPI), round(3 * CELL[0] * DPI))
     assert_not_blank(pixels)
 
 
 def test_default_grid_caps_its_rows(cube: xr.Dataset) -> None:
     fig = cube.fink.plot_stamps(max_rows=4, kinds=["Difference"])
     assert len(stamp_axes(fig)) == 4
-    assert all(ax.get_title().startswith("Difference") for ax in fig.axes)
+    assert all(ax.get_title().startswith("Difference") for ax in stamp_axes(fig))
+
+
+def oracle(finite: np.ndarray, stretch: str, pmin: float = 0.5, pmax: float = 99.5) -> Any:
+    """The Fink stretch fitted on ``finite`` (every finite pixel that shares one scale), as a
+    function of pixel values into [0, 1]: astropy's stretches between its percentile levels,
+    or the sigmoid over the mean and standard deviation of ``finite``."""
+    from astropy.visualization import (
+        AsymmetricPercentileInterval,
+        LinearStretch,
+        LogStretch,
+        ManualInterval,
+        PowerStretch,
+        SqrtStretch,
+    )
+
+    if stretch == "sigmoid":
+        mean, std = finite.mean(), finite.std()
+        return lambda v: 1.0 / (1.0 + np.exp(-(np.asarray(v, dtype=float) - mean) / std))
+    low, high = AsymmetricPercentileInterval(pmin, pmax).get_limits(finite)
+    base = {"linear": LinearStretch(), "sqrt": SqrtStretch(), "power": PowerStretch(2.0),
+            "log": LogStretch(1000.0)}[stretch]  # fmt: skip
+    transform = base + ManualInterval(low, high)
+    return lambda v: transform(np.asarray(v, dtype=float), clip=True)
 
 
 @pytest.mark.parametrize("stretch", STRETCHES)
 def test_every_stretch_of_the_service(cube: xr.Dataset, stretch: str) -> None:
-    from finkcube.stretch import stretch_image
-
     fig = cube.fink.plot_stamps(0, stretch=stretch, cmap="viridis", pmin=1, pmax=99)
-    ax = stamp_axes(fig)[0]
-    assert ax.images[0].get_cmap().name == "viridis"
-    stamp = cube[CUTOUT_VAR].isel(time=0, kind=0, plane=0).values
-    expected = stretch_image(stamp, stretch, 1, 99)
-    shown = ax.images[0].get_array()
+    image = stamp_axes(fig)[0].images[0]
+    assert image.get_cmap().name.startswith("viridis")
+    stamp = cube[CUTOUT_VAR].isel(time=0, kind=0, plane=0).values.astype(np.float64)
     keep = np.isfinite(stamp)
-    np.testing.assert_allclose(shown[keep], expected[keep])
+    expected = oracle(stamp[keep], stretch, 1, 99)
+    np.testing.assert_allclose(image.norm(stamp[keep]), expected(stamp[keep]), atol=1e-9)
+    # What is drawn: the colormap of that stretch, and the "no data" colour for NaN pixels.
+    rgba = image.to_rgba(image.get_array())
+    colours = matplotlib.colormaps["viridis"](expected(stamp[keep]))
+    np.testing.assert_allclose(rgba[keep], colours, atol=1.01 / 255)
+    np.testing.assert_allclose(rgba[~keep], np.tile(to_rgba(NO_DATA_COLOR), ((~keep).sum(), 1)))
 
 
 def test_nan_only_stamps_draw_without_warnings(cube: xr.Dataset, tmp_path: Path) -> None:
     blank = cube.copy(deep=True)
     blank[CUTOUT_VAR][0] = np.nan
-    fig = blank.fink.plot_stamps(0, stretch="linear")
-    for ax in stamp_axes(fig):
-        shown = ax.images[0].get_array()
-        assert np.ma.getmaskarray(shown).all()
-        assert np.isfinite(shown.data).all()  # what hides under the mask reaches the colormap
-    fig.savefig(tmp_path / "blank.png", dpi=DPI)
+    for scale in ("shared", "stamp"):
+        fig = blank.fink.plot_stamps(0, stretch="linear", scale=scale)
+        for ax in stamp_axes(fig):
+            shown = ax.images[0].get_array()
+            assert np.ma.getmaskarray(shown).all()
+            rgba = ax.images[0].to_rgba(shown)
+            np.testing.assert_allclose(rgba, np.broadcast_to(to_rgba(NO_DATA_COLOR), rgba.shape))
+        fig.savefig(tmp_path / "blank.png", dpi=DPI)
 
 
 def test_bad_options_are_input_errors(cube: xr.Dataset) -> None:
@@ -144,6 +177,10 @@ def test_bad_options_are_input_errors(cube: xr.Dataset) -> None:
         cube.fink.plot_stamps(kinds=["Science", "Sky"])
     with pytest.raises(InputError, match="plane"):
         cube.fink.plot_stamps(plane="variance")
+    with pytest.raises(InputError, match="scale"):
+        cube.fink.plot_stamps(scale="global")
+    with pytest.raises(InputError, match="no epoch between"):
+        cube.fink.plot_stamps(TimeRange(0.0, 1.0))
 
 
 def test_light_curve_plots_every_finite_flux_by_band(cube: xr.Dataset) -> None:
@@ -185,8 +222,10 @@ def test_gif_has_one_frame_per_epoch(cube: xr.Dataset, tmp_path: Path) -> None:
     with Image.open(out) as gif:
         assert gif.format == "GIF"
         assert gif.n_frames == cube.sizes["time"]
-        assert gif.size == (round(len(KINDS) * CELL[0] * DPI), round(CELL[1] * DPI))
+        size = (round(len(KINDS) * CELL[0] * DPI), round((CELL[1] + COLORBAR_HEIGHT) * DPI))
+        assert gif.size == size
         assert gif.info["duration"] == pytest.approx(200, abs=10)
+        assert gif.info["loop"] == 0
         frames = []
         for i in range(gif.n_frames):
             gif.seek(i)
@@ -200,7 +239,7 @@ def test_animation_of_selected_epochs(cube: xr.Dataset, tmp_path: Path) -> None:
     out = animate(cube, tmp_path / "two.gif", epochs=[2, 6], kinds=["Science"], dpi=DPI)
     with Image.open(out) as gif:
         assert gif.n_frames == 2
-        assert gif.size == (round(CELL[0] * DPI), round(CELL[1] * DPI))
+        assert gif.size == (round(CELL[0] * DPI), round((CELL[1] + COLORBAR_HEIGHT) * DPI))
 
 
 def test_animation_formats(cube: xr.Dataset, tmp_path: Path) -> None:
@@ -233,7 +272,8 @@ def test_render_writes_the_overview_of_a_stored_cube(store: Path, tmp_path: Path
     out = render(store, BASE_OBJECT_ID, tmp_path / "stamps.png", epochs=[0, -1], dpi=DPI)
     assert out == tmp_path / "stamps.png"
     pixels = read_png(out)
-    width, height = len(KINDS) * CELL[0] + LIGHTCURVE_WIDTH, max(2 * CELL[1], 4.5)
+    width = len(KINDS) * CELL[0] + LIGHTCURVE_WIDTH
+    height = max(2 * CELL[1] + COLORBAR_HEIGHT, 4.5)
     assert pixels.shape[:2] == (int(height * DPI), int(width * DPI))
     assert_not_blank(pixels)
     assert not plt.get_fignums()  # render leaves no pyplot figure behind
@@ -241,7 +281,8 @@ def test_render_writes_the_overview_of_a_stored_cube(store: Path, tmp_path: Path
 
 def test_render_grid_alone(store: Path, tmp_path: Path) -> None:
     out = render(store, str(BASE_OBJECT_ID), tmp_path / "g.png", lightcurve=False, dpi=DPI)
-    assert read_png(out).shape[:2] == (int(6 * CELL[1] * DPI), int(3 * CELL[0] * DPI))
+    height = 6 * CELL[1] + COLORBAR_HEIGHT
+    assert read_png(out).shape[:2] == (round(height * DPI), round(3 * CELL[0] * DPI))
 
 
 def test_render_gif(store: Path, tmp_path: Path) -> None:

@@ -43,10 +43,11 @@ from finkcube.cli.outcome import (
     show_warning,
     unknown_message,
 )
+from finkcube.cli.plotargs import add_plot_options, plot_options
 from finkcube.config import MAX_SIZE, resolve_url
 from finkcube.errors import InputError, printable, redact_text
 from finkcube.ids import load_objects_file, parse_id
-from finkcube.names import DEFAULT_URL, PLANES_ARGS, URL_ENV
+from finkcube.names import ALIGN_ARGS, DEFAULT_URL, PLANES_ARGS, URL_ENV
 
 __all__ = ["main", "main_entry"]
 
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects-file", type=Path, metavar="FILE", help="one diaObjectId a line")
     p.add_argument("--planes", choices=PLANES_ARGS, default="data", help="data (default) or all")
     p.add_argument("--size", type=_size, help=f"fixed canvas side in pixels (1..{MAX_SIZE})")
+    p.add_argument("--align", choices=ALIGN_ARGS, help="also resample the stamps onto one sky grid")
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
     p.add_argument("--overwrite", action="store_true", help="replace what is at STORE")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
@@ -132,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=8, help="concurrent requests (8)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a dask.distributed cluster")
     p.add_argument("--reselect", action="store_true", help="run the store's selections again")
+    retry = p.add_mutually_exclusive_group()
+    retry.add_argument("--retry-missing-after", type=_non_negative, default=1.0, metavar="HOURS",
+                       help="ask again for left-out sources last tried this long ago (1; 0: all)"
+                       )  # fmt: skip
+    retry.add_argument("--no-retry-missing", action="store_true",
+                       help="never ask again for left-out sources")  # fmt: skip
     add_find_parser(sub, _add_url)
 
     p = sub.add_parser("info", help="summarise a store or one cube")
@@ -157,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="write an animation instead")
     p.add_argument("--stretch", default="sigmoid")
     p.add_argument("--cmap", default="gray")
+    add_plot_options(p)
     add_ingest_parser(sub)
     add_export_parser(sub)
     return parser
@@ -192,6 +201,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         scheduler=args.scheduler or None,
         selection=selection,
         forced_photometry=args.forced_photometry,
+        align=args.align,
     )
     if report.results and all(r.not_found for r in report.results):
         unknown = [r.object_id for r in report.results]
@@ -213,6 +223,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         progress=None,
         scheduler=args.scheduler or None,
         reselect=args.reselect,
+        retry_missing_after=None if args.no_retry_missing else args.retry_missing_after,
     )
     print(report.summary())
     return report_failures(report)
@@ -261,6 +272,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         gif=args.gif,
         stretch=args.stretch,
         cmap=args.cmap,
+        **plot_options(args),
     )
     print(f"wrote {path}")
     return EXIT_OK

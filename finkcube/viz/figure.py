@@ -1,51 +1,97 @@
 """Stamp panels, the pieces shared by :mod:`finkcube.viz.plot` and :mod:`finkcube.viz.animate`.
 
 Choosing epochs, checking the drawing options, loading stamps and their labels from a cube,
-stretching one stamp as the Fink service does, and drawing a grid of them. matplotlib is
-imported only by the functions that draw.
+scaling them (:mod:`finkcube.viz.scale`: the Fink stretches fitted on finite pixels only, NaN
+masked), and drawing a grid of them with a colorbar per kind and, where the WCS is known, an
+N/E compass. matplotlib and astropy are imported only by the functions that draw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from finkcube.cube.columns import as_str
 from finkcube.errors import InputError
-from finkcube.names import BAND, CUTOUT_VAR, DIMS, KINDS, STRETCHES
+from finkcube.names import BAND, CUTOUT_VAR, DATA_PLANE, DIMS, KINDS, STRETCHES
 
 if TYPE_CHECKING:
     import xarray as xr
+    from astropy.visualization import ImageNormalize
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure, SubFigure
 
 __all__ = [
     "CELL",
+    "COLORBAR_HEIGHT",
     "MAX_ROWS",
+    "NO_DATA_COLOR",
+    "SCALES",
     "EpochSelection",
+    "TimeRange",
     "check_cube",
     "check_kinds",
+    "check_scale",
     "check_stretch",
+    "cube_epochs",
     "display_image",
     "draw_stamps",
     "epoch_labels",
     "get_colormap",
     "grid_size",
+    "kind_norms",
     "load_stamps",
     "new_figure",
     "select_epochs",
     "stamp_title",
+    "units_label",
 ]
 
 TIME, KIND, Y, X, PLANE = DIMS
 #: Inches per stamp in a grid (width, height: the height leaves room for a 2-line title).
 CELL: Final = (2.0, 2.5)
+#: Inches added below a grid for its colorbars (one per kind, shared scale only).
+COLORBAR_HEIGHT: Final = 0.7
 #: Default number of rows of a grid when ``epochs`` is not given.
 MAX_ROWS: Final = 6
+#: Colour of "no data" pixels (NaN: padding, blank): in none of the usual colormaps.
+NO_DATA_COLOR: Final = "#c8a2c8"
+#: ``scale="shared"``: one scale per kind over the epochs shown; ``"stamp"``: one per stamp.
+SCALES: Final = ("shared", "stamp")
+#: Units of the planes of a cube (Rubin's cutouts are in nJy), for colorbar labels.
+PLANE_UNITS: Final = {DATA_PLANE: "nJy", "variance": "nJy²", "mask": "bits"}
 
-EpochSelection = int | slice | Sequence[int] | None
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """The epochs whose time (MJD, the ``time`` coordinate) lies in ``[start, stop]``.
+
+    Either end may be None (open). Pass it wherever ``epochs`` is asked for.
+    """
+
+    start: float | None = None
+    stop: float | None = None
+
+    def positions(self, times: np.ndarray) -> list[int]:
+        """Return the positions of ``times`` inside the range, in time order."""
+        times = np.asarray(times, dtype=np.float64)
+        keep = np.ones(times.shape, dtype=bool)
+        if self.start is not None:
+            keep &= times >= self.start
+        if self.stop is not None:
+            keep &= times <= self.stop
+        if not keep.any():
+            raise InputError(
+                f"no epoch between MJD {self.start} and {self.stop}: the cube spans "
+                f"{times.min():.5f} to {times.max():.5f}"
+            )
+        return [int(p) for p in np.flatnonzero(keep)]
+
+
+EpochSelection = int | slice | Sequence[int] | TimeRange | None
 
 
 def select_epochs(
@@ -87,6 +133,8 @@ def select_epochs(
         if n_epochs <= max_rows:
             return list(range(n_epochs))
         return [int(p) for p in np.unique(np.linspace(0, n_epochs - 1, max_rows).round())]
+    if isinstance(epochs, TimeRange):
+        raise InputError("a TimeRange selects by time: use cube_epochs(ds, epochs)")
     if isinstance(epochs, slice):
         chosen = list(range(n_epochs)[epochs])
     elif isinstance(epochs, int | np.integer):
@@ -99,6 +147,21 @@ def select_epochs(
     if not chosen:
         raise InputError(f"the epoch selection {epochs!r} selects nothing")
     return [p % n_epochs for p in chosen]
+
+
+def cube_epochs(
+    ds: xr.Dataset, epochs: EpochSelection = None, max_rows: int = MAX_ROWS
+) -> list[int]:
+    """Return the positions along ``time`` of ``ds`` that ``epochs`` names.
+
+    As :func:`select_epochs`, and a :class:`TimeRange` selects by MJD.
+    """
+    n_epochs = check_cube(ds).sizes[TIME]
+    if isinstance(epochs, TimeRange):
+        if n_epochs <= 0:
+            raise InputError("the cube has no epochs to show")
+        return epochs.positions(ds[TIME].values)
+    return select_epochs(n_epochs, epochs, max_rows)
 
 
 def check_cube(ds: xr.Dataset) -> xr.DataArray:
@@ -119,15 +182,18 @@ def check_kinds(kinds: Sequence[str]) -> list[str]:
     return kinds
 
 
-def get_colormap(cmap: str | Colormap) -> Colormap:
+def get_colormap(cmap: str | Colormap, no_data: str = NO_DATA_COLOR) -> Colormap:
+    """Return the colormap named ``cmap`` (or ``cmap`` itself), its "bad" colour ``no_data``."""
     import matplotlib as mpl
 
-    if not isinstance(cmap, str):
-        return cmap
-    try:
-        return mpl.colormaps[cmap]
-    except KeyError as exc:
-        raise InputError(f"unknown matplotlib colormap {cmap!r}: see matplotlib.colormaps") from exc
+    if isinstance(cmap, str):
+        try:
+            cmap = mpl.colormaps[cmap]
+        except KeyError as exc:
+            raise InputError(
+                f"unknown matplotlib colormap {cmap!r}: see matplotlib.colormaps"
+            ) from exc
+    return cmap.with_extremes(bad=no_data)
 
 
 def check_stretch(stretch: str) -> str:
@@ -136,20 +202,47 @@ def check_stretch(stretch: str) -> str:
     return stretch
 
 
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}: choose among {SCALES}")
+    return scale
+
+
 def display_image(
     image: np.ndarray, stretch: str = "sigmoid", pmin: float = 0.5, pmax: float = 99.5
 ) -> np.ma.MaskedArray:
-    """Return a stamp stretched to ``[0, 1]`` as the Fink service does, NaN pixels masked.
+    """Return a stamp stretched to ``[0, 1]`` on its own, NaN pixels masked.
 
-    A stamp with no finite pixel comes back fully masked, without calling the stretch.
+    The stretch is the Fink service's, its levels fitted on the finite pixels only
+    (:func:`finkcube.viz.scale.stamp_norm`): unlike the service, padding does not count as
+    0. A stamp with no finite pixel comes back fully masked (zeros under the mask).
     """
-    from finkcube.stretch import stretch_image
+    from finkcube.viz.scale import stamp_norm
 
     finite = np.isfinite(image)
     if not finite.any():
-        # Zeros under the mask: masked_all's uninitialised memory would upset colormaps.
         return np.ma.masked_array(np.zeros(image.shape), mask=True)
-    return np.ma.masked_array(stretch_image(image, stretch, pmin, pmax), mask=~finite)
+    shown = np.asarray(stamp_norm(image, stretch, pmin, pmax)(np.where(finite, image, 0.0)))
+    return np.ma.masked_array(shown, mask=~finite)
+
+
+def kind_norms(stamps: np.ndarray, stretch: str, pmin: float, pmax: float) -> list[ImageNormalize]:
+    """Return one norm per kind, fitted on the finite pixels of every epoch of ``stamps``.
+
+    ``stamps`` is ``(time, kind, y, x)``: a shared scale, so that a value has the same
+    colour in every epoch of a kind.
+    """
+    from finkcube.viz.scale import stamp_norm
+
+    return [stamp_norm(stamps[:, col], stretch, pmin, pmax) for col in range(stamps.shape[1])]
+
+
+def units_label(ds: xr.Dataset, kind: str, plane: str) -> str:
+    """Return a colorbar label: the kind, and the plane's units (``Science [nJy]``)."""
+    units = ds[CUTOUT_VAR].attrs.get("units") if plane == DATA_PLANE else None
+    units = units or PLANE_UNITS.get(plane)
+    name = kind if plane == DATA_PLANE else f"{kind} {plane}"
+    return f"{name} [{units}]" if units else name
 
 
 def stamp_title(kind: str, time: float, band: str) -> str:
@@ -202,20 +295,51 @@ def draw_stamps(
     cmap: str | Colormap,
     pmin: float,
     pmax: float,
+    scale: str = "shared",
+    compass: bool = True,
 ) -> None:
+    """Draw the stamps of ``positions`` (rows) and ``kinds`` (columns) into ``fig``.
+
+    NaN pixels are masked (the colormap's "bad" colour, :data:`NO_DATA_COLOR`); with
+    ``scale="shared"`` each column has one scale and a colorbar below it; a stamp whose WCS
+    is known gets an N/E compass.
+    """
+    from matplotlib.colors import Normalize
+
+    from finkcube.viz.compass import draw_compass, stamp_wcs
+    from finkcube.viz.scale import stamp_norm
+
     colormap = get_colormap(cmap)
     stamps = load_stamps(ds, positions, kinds, plane)
+    shared = kind_norms(stamps, stretch, pmin, pmax) if scale == "shared" else None
     times, bands = epoch_labels(ds, positions)
     axes = fig.subplots(len(positions), len(kinds), squeeze=False)
     for row, (time, band) in enumerate(zip(times, bands, strict=True)):
         for col, kind in enumerate(kinds):
             ax = axes[row, col]
-            image = display_image(stamps[row, col], stretch, pmin, pmax)
-            ax.imshow(image, origin="lower", cmap=colormap, vmin=0.0, vmax=1.0)
+            stamp = np.ma.masked_invalid(stamps[row, col])
+            norm: Normalize = (
+                shared[col] if shared is not None else stamp_norm(stamp, stretch, pmin, pmax)
+            )
+            ax.imshow(stamp, origin="lower", cmap=colormap, norm=norm, interpolation="nearest")
             ax.set_title(stamp_title(kind, float(time), band), fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
+            wcs = stamp_wcs(ds, positions[row], kind) if compass else None
+            if wcs is not None:
+                draw_compass(ax, wcs, stamp.shape)
+    if shared is None:
+        return
+    for col, kind in enumerate(kinds):
+        bar = fig.colorbar(
+            axes[0, col].images[0], ax=axes[:, col].tolist(), location="bottom",
+            fraction=0.9 / (len(positions) * CELL[1] + COLORBAR_HEIGHT), aspect=18, pad=0.02,
+        )  # fmt: skip
+        bar.set_label(units_label(ds, kind, plane), fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+        bar.ax.locator_params(nbins=4)
 
 
-def grid_size(n_rows: int, n_cols: int) -> tuple[float, float]:
-    return (n_cols * CELL[0], n_rows * CELL[1])
+def grid_size(n_rows: int, n_cols: int, colorbar: bool = True) -> tuple[float, float]:
+    """Return the size in inches of a grid of stamps (and its colorbars)."""
+    return (n_cols * CELL[0], n_rows * CELL[1] + (COLORBAR_HEIGHT if colorbar else 0.0))
