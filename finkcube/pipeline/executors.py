@@ -23,7 +23,7 @@ from finkcube.store import Store, locate
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Cluster", "Executor", "Threads", "executor_for"]
+__all__ = ["Cluster", "Executor", "Threads", "connect", "executor_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,30 @@ def _job_task(
     return result
 
 
+def connect(scheduler: str | Client) -> tuple[Client, bool]:
+    """The dask.distributed client of ``scheduler`` (an address or a client), and whether it
+    was made here (and is then the caller's to close).
+
+    Raises
+    ------
+    InputError
+        When dask.distributed is not installed or the scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise InputError(
+            "--scheduler needs dask.distributed: pip install 'finkcube[distributed]'"
+        ) from exc
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    try:
+        # Waits up to dask's ``distributed.comm.timeouts.connect`` (30 s by default).
+        return Client(scheduler), True
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
+
+
 class Cluster:
     """Run one task per object on a dask.distributed cluster.
 
@@ -99,20 +123,7 @@ class Cluster:
     """
 
     def __init__(self, scheduler: str | Client) -> None:
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise InputError(
-                "--scheduler needs dask.distributed: pip install 'finkcube[distributed]'"
-            ) from exc
-        if isinstance(scheduler, Client):
-            self._client, self._own = scheduler, False
-            return
-        try:
-            # Waits up to dask's ``distributed.comm.timeouts.connect`` (30 s by default).
-            self._client, self._own = Client(scheduler), True
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
+        self._client, self._own = connect(scheduler)
 
     def run(
         self,

@@ -41,6 +41,7 @@ from typing import Any
 from finkcube.bulk.files import AlertFile, find_alert_files
 from finkcube.bulk.packets import FileIndex, scan_file
 from finkcube.errors import InputError
+from finkcube.pipeline.executors import connect
 from finkcube.pipeline.ingest_plan import Group, plan_ingest, write_left_out
 from finkcube.pipeline.ingest_run import GroupResult, counts, run_group
 from finkcube.pipeline.jobs import Job, as_columns
@@ -160,19 +161,7 @@ class _Cluster:
     """Scan and group tasks on a dask.distributed cluster (an address or a Client)."""
 
     def __init__(self, scheduler: Any) -> None:
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise InputError(
-                "--scheduler needs dask.distributed: pip install 'finkcube[distributed]'"
-            ) from exc
-        if isinstance(scheduler, Client):
-            self._client, self._own = scheduler, False
-            return
-        try:
-            self._client, self._own = Client(scheduler), True
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
+        self._client, self._own = connect(scheduler)
 
     def scan(self, files: Sequence[AlertFile]) -> list[FileIndex]:
         futures = [
