@@ -78,6 +78,13 @@ def test_select_epochs() -> None:
         select_epochs(0)
 
 
+def assert_size(pixels: np.ndarray, height: float, width: float) -> None:
+    """The PNG is ``height`` x ``width`` inches at DPI, give or take the pixel that
+    matplotlib releases round differently (8.2 in at 50 dpi is 409 px in 3.10, 410 later)."""
+    expected = np.array([height * DPI, width * DPI])
+    assert np.all(np.abs(np.array(pixels.shape[:2]) - expected) <= 1), (pixels.shape, expected)
+
+
 def test_stamp_grid_titles_orientation_and_file(cube: xr.Dataset, tmp_path: Path) -> None:
     positions = [0, 3, 7]
     fig = cube.fink.plot_stamps(positions)
@@ -106,7 +113,7 @@ def test_stamp_grid_titles_orientation_and_file(cube: xr.Dataset, tmp_path: Path
     fig.savefig(out, dpi=DPI)
     pixels = read_png(out)
     height = 3 * CELL[1] + COLORBAR_HEIGHT
-    assert pixels.shape[:2] == (round(height * DPI), round(3 * CELL[0] * DPI))
+    assert_size(pixels, height, 3 * CELL[0])
     assert_not_blank(pixels)
 
 
@@ -274,7 +281,7 @@ def test_render_writes_the_overview_of_a_stored_cube(store: Path, tmp_path: Path
     pixels = read_png(out)
     width = len(KINDS) * CELL[0] + LIGHTCURVE_WIDTH
     height = max(2 * CELL[1] + COLORBAR_HEIGHT, 4.5)
-    assert pixels.shape[:2] == (int(height * DPI), int(width * DPI))
+    assert_size(pixels, height, width)
     assert_not_blank(pixels)
     assert not plt.get_fignums()  # render leaves no pyplot figure behind
 
