@@ -48,6 +48,7 @@ __all__ = [
     "cutout_request",
     "date_fields",
     "object_ids",
+    "objects_request",
     "png_payload",
     "request_columns",
     "search_date",
@@ -145,19 +146,28 @@ def request_columns(columns: Iterable[str] | None) -> list[str] | None:
     return list(dict.fromkeys(rubin_column(c.strip()) for c in names))
 
 
-def sources_request(
-    values: int | str | Iterable[int | str], columns: Iterable[str] | None
+def objects_request(
+    kind: str, values: int | str | Iterable[int | str], columns: Iterable[str] | None
 ) -> tuple[dict[str, Any], str]:
-    """The payload of a ``/api/v1/sources`` request, and what it asks for (for messages)."""
+    """The payload of a request about one or many objects (``/sources``, ``/objects``,
+    ``/fp``: comma-separated ids, ``r:``-prefixed columns), and what it asks for, as
+    ``"{kind} of ..."`` (for messages)."""
     ids = object_ids(values)
     payload: dict[str, Any] = {OBJECT_ID: ",".join(str(i) for i in ids)}
     wanted = request_columns(columns)
     if wanted is not None:
         payload["columns"] = ",".join(wanted)
     label = OBJECT_ID if len(ids) == 1 else f"{len(ids)} {OBJECT_ID}s"
-    what = f"sources of {label} {','.join(str(i) for i in ids[:3])}"
+    what = f"{kind} of {label} {','.join(str(i) for i in ids[:3])}"
     what += "..." if len(ids) > 3 else ""
     return payload, what
+
+
+def sources_request(
+    values: int | str | Iterable[int | str], columns: Iterable[str] | None
+) -> tuple[dict[str, Any], str]:
+    """The payload of a ``/api/v1/sources`` request, and what it asks for (for messages)."""
+    return objects_request("sources", values, columns)
 
 
 def cutout_payload(source_id: int, kind: str, output_format: str) -> dict[str, Any]:

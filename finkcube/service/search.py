@@ -43,6 +43,7 @@ from finkcube.service.payloads import (
     cone_centre,
     cone_radius,
     date_fields,
+    objects_request,
     request_columns,
 )
 from finkcube.service.payloads import object_ids as checked_ids
@@ -299,13 +300,10 @@ class SearchMethods:
         InvalidIdError
             For a malformed id (nothing is sent).
         """
-        ids = checked_ids(object_ids)
-        wanted = _columns(columns)
-        fields: dict[str, Any] = {OBJECT_ID: ",".join(map(str, ids))}
-        if wanted is not None:
-            fields["columns"] = ",".join(wanted)
-        rows = self._rows(OBJECTS_PATH, fields, _label("objects", ids), most=len(ids))
-        return _table(rows, wanted)
+        fields, what = objects_request("objects", object_ids, columns)
+        most = fields[OBJECT_ID].count(",") + 1
+        rows = self._rows(OBJECTS_PATH, fields, what, most=most)
+        return _table(rows, request_columns(columns))
 
     def forced_photometry(
         self, object_ids: int | str | Iterable[int | str], columns: Iterable[str] | None = None
@@ -320,16 +318,6 @@ class SearchMethods:
         InvalidIdError
             For a malformed id (nothing is sent).
         """
-        ids = checked_ids(object_ids)
-        wanted = _columns(columns)
-        fields: dict[str, Any] = {OBJECT_ID: ",".join(map(str, ids))}
-        if wanted is not None:
-            fields["columns"] = ",".join(wanted)
-        rows = self._rows(FP_PATH, fields, _label("forced photometry", ids))
-        return _table(rows, wanted)
-
-
-def _label(kind: str, ids: list[int]) -> str:
-    label = OBJECT_ID if len(ids) == 1 else f"{len(ids)} {OBJECT_ID}s"
-    more = "..." if len(ids) > 3 else ""
-    return f"{kind} of {label} {','.join(map(str, ids[:3]))}{more}"
+        fields, what = objects_request("forced photometry", object_ids, columns)
+        rows = self._rows(FP_PATH, fields, what)
+        return _table(rows, request_columns(columns))
