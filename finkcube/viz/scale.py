@@ -54,15 +54,20 @@ class SigmoidStretch(BaseStretch):
     def __call__(self, values: Any, clip: bool = True, out: Any = None) -> np.ndarray:
         z = self.span * (2.0 * np.asarray(values, dtype=np.float64) - 1.0)
         result = 1.0 / (1.0 + np.exp(-z))
-        if out is not None:
-            out[...] = result
-            return np.asarray(out)
-        return result
+        return _returned(result, out)
 
     @property
     def inverse(self) -> BaseStretch:
         """The logit that undoes the sigmoid (matplotlib's colorbar needs it)."""
         return _LogitStretch(self.span)
+
+
+def _returned(result: np.ndarray, out: Any) -> np.ndarray:
+    """``result``, written into ``out`` when given (astropy's ``out=`` convention)."""
+    if out is None:
+        return result
+    out[...] = result
+    return np.asarray(out)
 
 
 class _LogitStretch(BaseStretch):
@@ -79,10 +84,7 @@ class _LogitStretch(BaseStretch):
         edge = 1.0 / (1.0 + np.exp(self.span))  # the sigmoid at x = 0
         y = np.clip(np.asarray(values, dtype=np.float64), edge, 1.0 - edge)
         result = (np.log(y / (1.0 - y)) / self.span + 1.0) / 2.0
-        if out is not None:
-            out[...] = result
-            return np.asarray(out)
-        return result
+        return _returned(result, out)
 
     @property
     def inverse(self) -> BaseStretch:
