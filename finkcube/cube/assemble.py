@@ -14,7 +14,8 @@ values beyond 2**53 as decimal strings), a ``str`` column with ``""`` for null; 
 ``source_columns`` records each column's name and JSON type so that the records come back
 exactly. A column whose bare name would clash with a name of the cube (``x``, ``y``, ...)
 keeps its family as a prefix (``r_x``). Two sources of exactly the same time are both kept,
-ordered by ``diaSourceId``: ``time`` is then non-decreasing rather than strictly ascending.
+ordered by ``diaSourceId``, and ``time`` stays strictly ascending: the later of a tie is
+moved up by one float64 step (:func:`~finkcube.cube.times.strictly_ascending`).
 
 Helpers: :mod:`finkcube.cube.epochs` pairs records with stamps (and takes a cube apart),
 :mod:`finkcube.cube.columns` encodes the columns, :mod:`finkcube.cube.wcs` rebuilds the stamps' WCS.
@@ -38,6 +39,7 @@ from finkcube.cube.canvas import placement
 from finkcube.cube.columns import column_attrs, encode_columns
 from finkcube.cube.epochs import Epoch, epochs_from_cube, pair_epochs
 from finkcube.cube.quality import with_quality
+from finkcube.cube.times import strictly_ascending
 from finkcube.cube.wcs import epoch_wcs
 from finkcube.cutouts import SourceCutouts, Stamp
 from finkcube.errors import CubeError, FinkcubeWarning, InputError
@@ -118,9 +120,10 @@ def _build(
     if not order:
         raise CubeError(f"diaObjectId {object_id}: no source with cutouts; nothing to stack")
     n = len(order)
-    times = np.array([e.time for e in order])
-    if n > 1 and not np.all(np.diff(times) > 0):
-        logger.info("diaObjectId %s: sources share a time; kept in diaSourceId order", object_id)
+    times = strictly_ascending(np.array([e.time for e in order]))
+    if any(t != e.time for t, e in zip(times, order, strict=True)):
+        logger.info("diaObjectId %s: sources share a time; later ones moved up by float64 "
+                    "steps, in diaSourceId order", object_id)  # fmt: skip
     sides = np.array([e.side for e in order], dtype=np.int64)
     canvas = size if size is not None else int(max(e.cutouts.side for e in order))
     stamps = [e.cutouts.stamps for e in order]

@@ -5,8 +5,9 @@ not (no cutouts). :func:`attach_forced_photometry` puts those rows on the dimens
 :data:`FP_DIM` (``fp_time``, the visit's ``midpointMjdTai``), beside the stamps and
 detections of the ``time`` dimension, so that both sit in one ``xarray.Dataset``:
 
-- ``fp_time`` (float64, MJD TAI): sorted ascending; two visits of one time are both kept,
-  ordered by ``fp_diaForcedSourceId`` (non-decreasing, like ``time``);
+- ``fp_time`` (float64, MJD TAI): strictly ascending, like ``time``: two rows of one time
+  are both kept, ordered by ``fp_diaForcedSourceId``, the later moved up by float64 steps
+  (:func:`~finkcube.cube.times.strictly_ascending`);
 - ``fp_diaForcedSourceId`` and ``fp_visit`` (int64, exact; a missing visit is 0),
   ``fp_band`` (str, ``""`` when missing);
 - ``fp_psfFlux``, ``fp_psfFluxErr``, ``fp_scienceFlux``, ``fp_scienceFluxErr`` (float64,
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from finkcube.cube.times import strictly_ascending
 from finkcube.names import BAND, TIME_COLUMN
 
 __all__ = [
@@ -129,7 +131,9 @@ def forced_columns(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         else:
             out[name] = _floats(values)
     order = np.lexsort((out[FP_ID], out[TIME_COLUMN]))
-    return {name: values[order] for name, values in out.items()}
+    rows = {name: values[order] for name, values in out.items()}
+    rows[TIME_COLUMN] = strictly_ascending(rows[TIME_COLUMN])
+    return rows
 
 
 def _coord_name(column: str) -> str:
