@@ -178,6 +178,16 @@ def _items(args: tuple[CubeDataset, list[int]]) -> list[np.ndarray]:
     return [data[i][0] for i in indices]
 
 
+def _batches(args: tuple[CubeDataset, list[list[int]]]) -> list[tuple[np.ndarray, list[object]]]:
+    """What a DataLoader worker does: ``__getitems__`` per batch, then stack the x."""
+    data, batches = args
+    out = []
+    for batch in batches:
+        items = data.__getitems__(batch)
+        out.append((np.stack([x for x, *_ in items]), [t for _, t, *_ in items]))
+    return out
+
+
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_dataset_over_a_training_set_pickles_into_worker_processes(
     store: Path, tmp_path: Path, method: str
@@ -196,36 +206,98 @@ def test_dataset_over_a_training_set_pickles_into_worker_processes(
     halves = [list(range(0, len(data), 2)), list(range(1, len(data), 2))]
     with multiprocessing.get_context(method).Pool(2) as pool:
         got = pool.map(_items, [(data, h) for h in halves])
-    for half, items in zip(halves, got, strict=True):
-        for i, item in zip(half, items, strict=True):
-            np.testing.assert_array_equal(item, data[i][0])
+        for half, items in zip(halves, got, strict=True):
+            for i, item in zip(half, items, strict=True):
+                np.testing.assert_array_equal(item, data[i][0])
+        # Shuffled batches dealt to 2 workers, as DataLoader(num_workers=2, shuffle=True).
+        order = np.random.default_rng(1).permutation(len(data)).tolist()
+        batches = [order[b : b + 4] for b in range(0, len(order), 4)]
+        labels = xr.open_zarr(out).label.values
+        for option in (False, True):
+            dataset = CubeDataset(out, in_memory=option)
+            shares = pool.map(_batches, [(dataset, batches[w::2]) for w in range(2)])
+            for w, share in enumerate(shares):
+                for batch, (x, targets) in zip(batches[w::2], share, strict=True):
+                    np.testing.assert_array_equal(x, stamps[batch])
+                    assert targets == [str(v) for v in labels[batch]]
 
 
 def test_dataset_items_with_meta_and_transform(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "train.zarr"
     export(store, out, size=SIZE)
-    data = CubeDataset(out, meta=True, transform=np.negative)
     ds = xr.open_zarr(out)
-    batch = data.__getitems__([4, 1, 4])
-    for i, (x, target, meta) in zip([4, 1, 4], batch, strict=True):
-        np.testing.assert_array_equal(x, -ds.stamps.values[i])
-        assert target == meta["diaObjectId"] == int(ds.diaObjectId.values[i])
-        assert meta["diaSourceId"] == int(ds.diaSourceId.values[i])
-        assert meta["band"] == str(ds.band.values[i])
+    for option in (False, True):
+        data = CubeDataset(out, meta=True, transform=np.negative, in_memory=option)
+        batch = data.__getitems__([4, 1, 4, -1])
+        for i, (x, target, meta) in zip([4, 1, 4, -1], batch, strict=True):
+            np.testing.assert_array_equal(x, -ds.stamps.values[i])
+            assert target == meta["diaObjectId"] == int(ds.diaObjectId.values[i])
+            assert meta["diaSourceId"] == int(ds.diaSourceId.values[i])
+            assert meta["band"] == str(ds.band.values[i])
+            np.testing.assert_array_equal(meta["psfFlux"], ds.psfFlux.values[i])
+        x, target, meta = data[2]
+        np.testing.assert_array_equal(x, -ds.stamps.values[2])
+        assert target == meta["diaObjectId"] == int(ds.diaObjectId.values[2])
     assert data.index["diaSourceId"].tolist() == ds.diaSourceId.values.tolist()
 
 
-def test_torch_dataloader_with_spawned_workers(store: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_torch_dataloader_with_worker_processes(store: Path, tmp_path: Path, method: str) -> None:
     torch = pytest.importorskip("torch")
     out = tmp_path / "train.zarr"
     export(store, out, preset="alerce")
     data = CubeDataset(out)
     loader = torch.utils.data.DataLoader(
         data.as_torch(), batch_size=4, shuffle=True, num_workers=2,
-        multiprocessing_context="spawn",
+        multiprocessing_context=method,
     )  # fmt: skip
+    stamps = xr.open_zarr(out).stamps.values
     seen = 0
-    for x, _ in loader:
+    for x, target in loader:
         assert x.shape[1:] == (6, 31, 31)
+        for sample, oid in zip(x.numpy(), target.tolist(), strict=True):
+            rows = np.flatnonzero((stamps == sample).all(axis=(1, 2, 3)))
+            assert len(rows) >= 1  # the sample is one of the training set's (NaN -> 0)
+            assert oid in {data.locate(int(r))[0] for r in rows}  # with its own target
         seen += len(x)
     assert seen == len(data)
+
+
+def test_an_export_of_many_chunks_equals_one_of_a_single_chunk(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import finkcube.ml.training
+
+    one, many = tmp_path / "one.zarr", tmp_path / "many.zarr"
+    export(store, one, size=SIZE)
+    per_sample = 4 * 3 * SIZE * SIZE
+    monkeypatch.setattr(finkcube.ml.training, "CHUNK_BYTES", 3 * per_sample)  # 3 per chunk
+    export(store, many, size=SIZE)
+    a, b = xr.open_zarr(one), xr.open_zarr(many)
+    assert b.stamps.encoding["chunks"][0] == 3 < a.sizes["sample"]
+    xr.testing.assert_equal(a.reset_coords().load(), b.reset_coords().load())
+    assert len(CubeDataset(many)) == a.sizes["sample"]
+
+
+def _send_batch(data: CubeDataset, indices: list[int], queue: multiprocessing.Queue) -> None:
+    queue.put(np.stack([x for x, _ in data.__getitems__(indices)]))
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_forked_worker_reads_a_dataset_its_parent_has_used(
+    store: Path, tmp_path: Path, in_memory: bool
+) -> None:
+    """DataLoader's fork workers inherit the dataset as it is, open arrays included."""
+    out = tmp_path / "train.zarr"
+    export(store, out, size=SIZE)
+    data = CubeDataset(out, in_memory=in_memory)
+    want = np.stack([x for x, _ in data.__getitems__([5, 1, 7])])  # opened in the parent
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_send_batch, args=(data, [5, 1, 7], queue))
+    worker.start()
+    got = queue.get(timeout=120)
+    worker.join(timeout=60)
+    assert worker.exitcode == 0
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(want, xr.open_zarr(out).stamps.values[[5, 1, 7]])

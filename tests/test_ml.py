@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import pickle
 from pathlib import Path
 
 import dask
@@ -92,6 +93,34 @@ def test_items_equal_the_cubes_after_the_same_resize(store: Path) -> None:
             assert data.locate(i) == (oid, t)
             i += 1
     np.testing.assert_array_equal(data[-1][0], data[len(data) - 1][0])
+
+
+def test_a_shuffled_batch_equals_its_items_read_one_by_one(store: Path) -> None:
+    data = CubeDataset(store, size=SIZE, normalize="robust", meta=True)
+    order = [int(i) for i in np.random.default_rng(7).permutation(len(data))]
+    batch = data.__getitems__([*order, order[0]])  # every object, a repeat at the end
+    assert len(batch) == len(order) + 1
+    for i, (x, target, meta) in zip([*order, order[0]], batch, strict=True):
+        oid, t = data.locate(i)
+        np.testing.assert_array_equal(x, expected_item(store, oid, t, normalize="robust"))
+        cube = xr.open_zarr(store, group=str(oid), consolidated=False)
+        assert target == meta["diaObjectId"] == oid
+        assert meta["diaSourceId"] == int(cube["diaSourceId"].values[t])
+        np.testing.assert_array_equal(meta["psfFlux"], cube["psfFlux"].values[t])
+        np.testing.assert_array_equal(meta["snr"], cube["snr"].values[t])
+
+
+def test_in_memory_serves_the_same_items(store: Path) -> None:
+    lazy = CubeDataset(store, size=SIZE, transform=np.negative)
+    held = CubeDataset(store, size=SIZE, transform=np.negative, in_memory=True)
+    order = [int(i) for i in np.random.default_rng(3).permutation(len(lazy))]
+    for (a, ta), (b, tb) in zip(lazy.__getitems__(order), held.__getitems__(order), strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert ta == tb
+    np.testing.assert_array_equal(held[-1][0], lazy[len(lazy) - 1][0])
+    clone = pickle.loads(pickle.dumps(held))  # its copy of the items does not travel
+    assert len(pickle.dumps(held)) < lazy.shape[1] ** 2 * 4
+    np.testing.assert_array_equal(clone[2][0], lazy[2][0])
 
 
 def test_nan_kept_when_fill_is_none(store: Path) -> None:

@@ -1,11 +1,12 @@
-"""Machine-learning export: the stamps of a store as a dataset of fixed-shape arrays.
+"""Machine-learning datasets: the stamps of a store or a training set as fixed-shape items.
 
-:class:`CubeDataset` is a map-style dataset over a store: item ``i`` is the stamp stack of
-one epoch of one object, channels first, with its target. It reads the cubes lazily (one
-epoch's chunk per item), works with ``torch.utils.data.DataLoader`` as it is (any object
-with ``__len__`` and ``__getitem__`` does), offers :meth:`CubeDataset.as_torch` for a true
-``torch.utils.data.Dataset`` when PyTorch is installed, and writes everything to one
-``.npz`` (or a ``.npy`` plus a CSV table of ids) with :meth:`CubeDataset.to_numpy`.
+:class:`CubeDataset` is a map-style dataset over a store or a training set
+(:func:`finkcube.ml.export`): item ``i`` is the stamp stack of one epoch of one object,
+channels first, with its target. It works with ``torch.utils.data.DataLoader`` as it is
+(``__len__``, ``__getitem__``, and ``__getitems__`` for whole batches), offers
+:meth:`CubeDataset.as_torch` for a true ``torch.utils.data.Dataset`` when PyTorch is
+installed, and writes everything to one ``.npz`` (or a ``.npy`` plus a CSV table of ids)
+with :meth:`CubeDataset.to_numpy`.
 
 PyTorch is never required: it is imported only by :meth:`CubeDataset.as_torch`.
 """
@@ -20,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from finkcube.cube.canvas import NORMALIZE_METHODS, normalize_stamps, resize_stamps
-from finkcube.cube.columns import as_str
+from finkcube.cube.canvas import NORMALIZE_METHODS
 from finkcube.errors import InputError
 from finkcube.ids import parse_id, parse_ids
+from finkcube.ml.storeitems import cube_stamps, epoch_features, id_table
 from finkcube.ml.trainset import TrainingSet, is_training_set
 from finkcube.names import (
-    BAND,
     CUTOUT_VAR,
     DATA_PLANE,
     DIMS,
@@ -34,7 +34,6 @@ from finkcube.names import (
     OBJECT_ID,
     PLANES,
     SIDE,
-    SOURCE_ID,
 )
 
 __all__ = ["CubeDataset"]
@@ -71,8 +70,8 @@ class CubeDataset:
     Given a training set written by :func:`finkcube.ml.export`, item ``i`` is its sample
     ``i`` with its ``label`` (else its diaObjectId) as target; the stamp options and
     ``labels`` are then fixed by the export and ignored here. With ``meta=True`` items are
-    ``(x, target, meta)``, ``meta`` the item's row of the table (a dict). The dataset pickles
-    as its path and options: each ``DataLoader`` worker (fork or spawn) opens the data itself.
+    ``(x, target, meta)``. The dataset pickles as its path and options: each ``DataLoader``
+    worker (fork or spawn) opens the data itself.
 
     Parameters
     ----------
@@ -99,7 +98,13 @@ class CubeDataset:
     transform : callable, optional
         Applied to each item's ``x``.
     meta : bool
-        Add each item's table row to the item.
+        Add each item's table row to the item: for a store, its :attr:`index` row and the
+        cube's flux columns at its epoch (``psfFlux``, ``snr``, ...); for a training set,
+        its row of the training set's table.
+    in_memory : bool
+        Read every item once per process, on first use, and serve items from that copy
+        (for sets that fit in memory: each ``DataLoader`` worker holds its own). Without
+        it (the default) each batch is read from the Zarr chunks it touches.
 
     Raises
     ------
@@ -109,8 +114,8 @@ class CubeDataset:
 
     Notes
     -----
-    Opening the dataset opens every cube lazily (metadata only) and computes nothing.
-    The opened cubes are kept, so each item reads just one epoch's chunk.
+    Opening a store opens every cube lazily (metadata only) and computes nothing; a batch
+    then reads, per object it touches, those epochs in one selection.
     """
 
     def __init__(
@@ -127,14 +132,17 @@ class CubeDataset:
         storage_options: dict[str, Any] | None = None,
         transform: Callable[[np.ndarray], Any] | None = None,
         meta: bool = False,
+        in_memory: bool = False,
     ) -> None:
         from finkcube.store import list_objects
 
         self.store, self.storage_options = store, storage_options
-        self.transform, self.meta = transform, meta
+        self.transform, self.meta, self.in_memory = transform, meta, bool(in_memory)
         self._set: TrainingSet | None = None
         self._opened: dict[int, Any] | None = None
+        self._memory: np.ndarray | None = None
         self._sides: dict[int, np.ndarray | None] = {}
+        self._features: dict[int, dict[str, np.ndarray]] = {}
         if is_training_set(store, storage_options):
             self._open_training_set()
             return
@@ -180,7 +188,7 @@ class CubeDataset:
 
     def _open_training_set(self) -> None:
         self._set = TrainingSet(
-            self.store, transform=self.transform, meta=self.meta,
+            self.store, transform=self.transform, meta=self.meta, in_memory=self.in_memory,
             storage_options=self.storage_options,
         )  # fmt: skip
         self.object_ids, self._starts = self._set.objects()
@@ -202,7 +210,8 @@ class CubeDataset:
     def __getstate__(self) -> dict[str, Any]:
         """The path and the options only: each process opens the cubes itself."""
         state = dict(self.__dict__)
-        state["_opened"], state["_sides"] = None, {}
+        state["_opened"], state["_memory"] = None, None
+        state["_sides"], state["_features"] = {}, {}
         return state
 
     def _check_cube(self, oid: int) -> int:
@@ -269,19 +278,52 @@ class CubeDataset:
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         if self._set is not None:
             return self._set[i]
-        oid, t = self.locate(i)
-        x = self._stamps(oid, slice(t, t + 1))[0]
-        x = self.transform(x) if self.transform is not None else x
-        if self.meta:
-            row = self.index[int(i) % len(self)]
-            return x, self.target(oid), {k: row[k].item() for k in row.dtype.names or ()}
-        return x, self.target(oid)
+        return self.__getitems__([i])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, ...]]:
-        """Many items at once (``DataLoader`` batches): one read for a training set."""
+        """Many items at once (``DataLoader`` batches).
+
+        A training set is read in one zarr-python selection; a store in one read per object
+        touched (all its epochs asked for at once); with ``in_memory`` from the copy.
+        """
         if self._set is not None:
             return self._set.__getitems__(indices)
-        return [self[i] for i in indices]
+        located = [self.locate(i) for i in indices]
+        rows = [int(i) % len(self) for i in indices]
+        if self.in_memory:
+            if self._memory is None:
+                self._memory = self._all_items()
+            xs = list(self._memory[rows])
+        else:
+            by_object: dict[int, set[int]] = {}
+            for oid, t in located:
+                by_object.setdefault(oid, set()).add(t)
+            read: dict[tuple[int, int], np.ndarray] = {}
+            for oid, times in by_object.items():
+                block = self._stamps(oid, np.asarray(wanted := sorted(times), dtype=np.int64))
+                read |= {(oid, t): block[k] for k, t in enumerate(wanted)}
+            xs = [read[key] for key in located]
+        items: list[tuple[Any, ...]] = []
+        for row, (oid, t), x in zip(rows, located, xs, strict=True):
+            x = self.transform(x) if self.transform is not None else x
+            meta = (self._meta(oid, t, row),) if self.meta else ()
+            items.append((x, self.target(oid), *meta))
+        return items
+
+    def _meta(self, oid: int, t: int, row: int) -> dict[str, Any]:
+        """Item ``row``'s row of :attr:`index` and the cube's flux columns at its epoch."""
+        if oid not in self._features:
+            self._features[oid] = epoch_features(self._cubes[oid])
+        ids = self.index[row]
+        meta = {k: ids[k].item() for k in ids.dtype.names or ()}
+        return meta | {k: float(v[t]) for k, v in self._features[oid].items()}
+
+    def _all_items(self) -> np.ndarray:
+        """Every item of a store, ``(n, channels, size, size)``: one read per object."""
+        out = np.empty((len(self), *self.shape), dtype=np.float32)
+        for k, (_, stamps) in enumerate(self.iter_objects()):
+            out[int(self._starts[k]) : int(self._starts[k + 1])] = stamps
+        return out
 
     # --- reading ------------------------------------------------------------------------
     def _object_sides(self, oid: int) -> np.ndarray | None:
@@ -293,30 +335,12 @@ class CubeDataset:
             )
         return self._sides[oid]
 
-    def _stamps(self, oid: int, times: slice) -> np.ndarray:
+    def _stamps(self, oid: int, times: slice | np.ndarray) -> np.ndarray:
         """The items of epochs ``times`` of one object: ``(n, channels, size, size)``."""
-        cube = self._cubes[oid]
-        held = [str(p) for p in cube[PLANE].values]
-        sub = cube[CUTOUT_VAR].isel(
-            {
-                TIME: times,
-                KIND: [KINDS.index(k) for k in self.kinds],
-                PLANE: [held.index(p) for p in self._read_planes],
-            }
-        )
-        stamps = np.asarray(sub.transpose(TIME, KIND, PLANE, Y, X).values)  # (n, K, P, S, S)
-        canvas = stamps.shape[-1]
-        if self.size != canvas:
-            sides = self._object_sides(oid)
-            if sides is not None:
-                sides = sides[times][:, None, None]
-            stamps = resize_stamps(stamps, sides, size=self.size)
-        if self.normalize is not None:
-            stamps = normalize_stamps(stamps, self._read_planes, self.normalize, self.fill)
-            stamps = stamps[:, :, : len(self.planes)]  # drop a data plane read only for stats
-        elif self.fill is not None:
-            stamps = np.where(np.isnan(stamps), np.float32(self.fill), stamps)
-        return np.ascontiguousarray(stamps, dtype=np.float32).reshape(-1, *self.shape)
+        return cube_stamps(
+            self._cubes[oid], times, kinds=self.kinds, planes=self.planes, size=self.size,
+            normalize=self.normalize, fill=self.fill, sides=self._object_sides(oid),
+        )  # fmt: skip
 
     def iter_objects(self) -> Iterable[tuple[int, np.ndarray]]:
         """Yield ``(diaObjectId, x)`` per object, ``x`` the stack of all its items.
@@ -340,29 +364,7 @@ class CubeDataset:
         """
         if self._set is not None:
             return self._set.index()
-        parts = []
-        for oid in self.object_ids:
-            cube = self._cubes[oid]
-            n = cube.sizes[TIME]
-            part = {
-                OBJECT_ID: np.full(n, oid, dtype=np.int64),
-                SOURCE_ID: np.asarray(cube[SOURCE_ID].values, dtype=np.int64),
-                TIME: np.asarray(cube[TIME].values, dtype=np.float64),
-                BAND: as_str(cube[BAND].values),
-            }
-            parts.append(part)
-        width = max([1, *(len(b) for p in parts for b in p[BAND])])
-        dtype = [
-            (OBJECT_ID, np.int64),
-            (SOURCE_ID, np.int64),
-            (TIME, np.float64),
-            (BAND, f"U{width}"),
-        ]
-        table = np.empty(len(self), dtype=dtype)
-        for part, start, stop in zip(parts, self._starts[:-1], self._starts[1:], strict=True):
-            for name, values in part.items():
-                table[name][start:stop] = values
-        return table
+        return id_table(self._cubes, self.object_ids, self._starts)
 
     @property
     def targets(self) -> np.ndarray:

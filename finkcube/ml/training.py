@@ -22,9 +22,12 @@ a few chunks of samples, never the whole store.
 The chunks: noise-dominated float32 stamps barely compress, and decoding zstd made
 streaming 3-4 times slower; zarr's sharding codec with small inner chunks (tried for
 shuffled reads) was slower still, in reading one sample as in streaming
-(``benchmarks/README.md``). Chunks of about 4 MiB stream at about a third of the speed of a raw
-``.npy`` (zarr-python, chunk by chunk). The table's columns are chunked by a
-multiple of the stamps' chunk, so ``xr.open_zarr(out, chunks={"sample": n})`` with ``n``
+(``benchmarks/README.md``). zarr-python pays a fixed cost per chunk read (its event loop,
+a thread hop, the indexing), so chunks of about 16 MiB stream faster than 4 MiB ones, with
+dask most of all (one task per chunk), and a shuffled batch, which touches most chunks of a
+set of up to a few hundred thousand samples anyway, reads fewer of them. The table's
+columns are chunked by a multiple of the stamps' chunk, so
+``xr.open_zarr(out, chunks={"sample": n})`` with ``n``
 the table's chunk (``encoding["chunks"]`` of ``diaObjectId``) aligns every variable.
 """
 
@@ -63,7 +66,7 @@ LAYOUT: Final = 1
 #: Per-epoch flux columns copied to the table when the cubes have them.
 FEATURES: Final = ("psfFlux", "psfFluxErr", "scienceFlux", "scienceFluxErr", "snr")
 #: About how many bytes of samples one chunk of ``stamps`` holds.
-CHUNK_BYTES: Final = 4 << 20
+CHUNK_BYTES: Final = 16 << 20
 #: About how many samples one file of a table's column holds.
 TABLE_CHUNK: Final = 1 << 16
 MASK_SUFFIX: Final = ":mask"
@@ -200,7 +203,7 @@ class _Writer:
         self.stamps.append(stamps)
         self.rows.append(rows)
         self.pending += len(stamps)
-        if self.pending >= 4 * self.chunk:
+        if self.pending >= self.chunk:
             self.flush(whole=True)
 
     def flush(self, *, whole: bool = False) -> None:

@@ -2,7 +2,14 @@
 
 :class:`TrainingSet` is what :class:`finkcube.ml.CubeDataset` uses for a training set. Its
 pickled state is the path and the options only: each process (a ``DataLoader`` worker,
-forked or spawned) opens the Zarr array and reads the table itself, on first use.
+forked or spawned) opens the Zarr array and reads the table itself, on first use: only the
+target column, unless ``meta=True`` asks for every row.
+
+A batch (:meth:`TrainingSet.__getitems__`, what ``DataLoader`` calls) is one zarr-python
+orthogonal selection of its sorted, distinct indices: zarr reads the chunks it touches
+concurrently, each once. With ``in_memory=True`` each process reads the whole ``stamps``
+array once, on first use (one zarr-python read), and serves every batch from that copy:
+for sets that fit in memory several times over (each worker holds its own copy).
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ class TrainingSet:
 
     ``x`` is sample ``i`` of ``stamps`` (float32 ``(channel, y, x)``, after ``transform``),
     ``target`` its ``label`` (its diaObjectId without labels). With ``meta=True`` items are
-    ``(x, target, meta)``, ``meta`` the sample's row of the table (a dict).
+    ``(x, target, meta)``, ``meta`` the sample's row of the table (a dict). With
+    ``in_memory=True`` each process reads every sample once, on first use, and serves items
+    from that copy.
     """
 
     def __init__(
@@ -49,14 +58,18 @@ class TrainingSet:
         *,
         transform: Callable[[np.ndarray], Any] | None = None,
         meta: bool = False,
+        in_memory: bool = False,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.transform = transform
         self.meta = meta
+        self.in_memory = bool(in_memory)
         self.storage_options = storage_options
         self._array: Any = None
+        self._memory: np.ndarray | None = None
         self._table: dict[str, np.ndarray] | None = None
+        self._target: np.ndarray | None = None
         group = _open_group(path, storage_options)
         if TRAINING_SET_ATTR not in group.attrs:
             raise InputError(f"{path} is not a finkcube training set (or was not completed)")
@@ -69,7 +82,7 @@ class TrainingSet:
     # Only the path and the options travel: each process opens the data itself.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_array"] = state["_table"] = None
+        state["_array"] = state["_table"] = state["_target"] = state["_memory"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -81,6 +94,15 @@ class TrainingSet:
         if self._array is None:
             self._array = _open_group(self.path, self.storage_options)[STAMPS]
         return self._array
+
+    @property
+    def stamps(self) -> Any:
+        """What items are read from: the Zarr array, or with ``in_memory`` its one copy."""
+        if not self.in_memory:
+            return self.array
+        if self._memory is None:
+            self._memory = np.asarray(self.array[...], dtype=np.float32)
+        return self._memory
 
     @property
     def table(self) -> dict[str, np.ndarray]:
@@ -127,10 +149,21 @@ class TrainingSet:
             raise IndexError(f"index {i} out of range for {self._length} samples")
         return int(i) % self._length
 
+    def _targets(self) -> np.ndarray:
+        """The target column alone (read on first use in each process, without the table)."""
+        if self._target is None:
+            if self._table is not None:
+                self._target = self.targets()
+            else:
+                group = _open_group(self.path, self.storage_options)
+                name = LABEL if LABEL in group else OBJECT_ID
+                self._target = np.asarray(group[name][...])
+        return self._target
+
     def target(self, i: int) -> Any:
         """The target of sample ``i``: its label, else its diaObjectId."""
-        column = self.table.get(LABEL, self.table[OBJECT_ID])
-        return column[i].item() if hasattr(column[i], "item") else column[i]
+        value = self._targets()[i]
+        return value.item() if hasattr(value, "item") else value
 
     def row(self, i: int) -> dict[str, Any]:
         """Sample ``i``'s row of the table."""
@@ -138,20 +171,28 @@ class TrainingSet:
             k: (v[i].item() if hasattr(v[i], "item") else str(v[i])) for k, v in self.table.items()
         }
 
-    def _item(self, i: int, x: np.ndarray) -> tuple[Any, ...]:
+    def _item(self, i: int, x: np.ndarray, target: Any) -> tuple[Any, ...]:
         x = self.transform(x) if self.transform is not None else x
         if self.meta:
-            return x, self.target(i), self.row(i)
-        return x, self.target(i)
+            return x, target, self.row(i)
+        return x, target
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         i = self._index(i)
-        return self._item(i, np.asarray(self.array[i], dtype=np.float32))
+        return self._item(i, np.array(self.stamps[i], dtype=np.float32), self.target(i))
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, ...]]:
-        """Items of many indices at once: one read of the Zarr array (``DataLoader`` batches)."""
+        """Items of many indices at once: one read of the Zarr array (``DataLoader`` batches).
+
+        Each item's ``x`` is a view into one block of the samples read.
+        """
         wanted = np.asarray([self._index(i) for i in indices], dtype=np.int64)
-        order = np.unique(wanted)
-        block = np.asarray(self.array.get_orthogonal_selection((order,)), dtype=np.float32)
-        where = np.searchsorted(order, wanted)
-        return [self._item(int(i), block[k]) for i, k in zip(wanted, where, strict=True)]
+        if self.in_memory:  # numpy's fancy indexing: one copy, in the order asked
+            block, where = self.stamps[wanted], np.arange(len(wanted))
+        else:  # zarr reads each chunk touched once, for the sorted distinct indices
+            order, where = np.unique(wanted, return_inverse=True)
+            block = np.asarray(self.array.get_orthogonal_selection((order,)), dtype=np.float32)
+        targets = self._targets()[wanted].tolist()  # Python scalars, as target() gives
+        return [
+            self._item(int(i), block[k], t) for i, k, t in zip(wanted, where, targets, strict=True)
+        ]
