@@ -184,7 +184,7 @@ def test_store_round_trip_is_lazy_and_equal(
         eager = build_cube(oid, client=client)
         xr.testing.assert_equal(lazy.drop_attrs().compute(), eager.drop_attrs())
         # Plain xarray reads the same group.
-        plain = xr.open_zarr(store, group=str(oid))
+        plain = xr.open_zarr(f"{store}/{oid}")
         np.testing.assert_array_equal(plain.cutout.values, eager.cutout.values)
     # A re-run resumes: complete objects are skipped and no cutout is fetched again.
     before = emulator.requests[CUTOUTS_PATH]

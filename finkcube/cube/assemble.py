@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ import xarray as xr
 
 from finkcube._version import __version__
 from finkcube.config import MAX_SIZE
-from finkcube.cube.canvas import placement
+from finkcube.cube.canvas import PsfStack, placement
 from finkcube.cube.columns import column_attrs, encode_columns
 from finkcube.cube.epochs import Epoch, epochs_from_cube, pair_epochs
 from finkcube.cube.quality import with_quality
@@ -58,13 +58,9 @@ from finkcube.names import (
     MISSING_ATTR,
     OBJECT_ID,
     PLANES_ARGS,
-    PSF_DIMS,
-    PSF_SIDE,
-    PSF_VAR,
     SIDE,
     SOURCE_ID,
     VARIANCE_PLANE,
-    WCS_VAR,
     PlanesArg,
     rubin_column,
 )
@@ -108,15 +104,17 @@ def _now() -> str:
 
 def _build(
     object_id: int,
-    epochs: Iterable[Epoch],
+    epochs: list[Epoch],
     missing: Iterable[int],
     *,
     planes: str,
     size: int | None,
     keys: Iterable[str],
     attrs: Mapping[str, Any],
+    release: MutableMapping[int, SourceCutouts] | None = None,
 ) -> xr.Dataset:
-    order = sorted(epochs, key=lambda e: (e.time, e.source_id))
+    epochs.sort(key=lambda e: (e.time, e.source_id))
+    order = epochs  # emptied below, once its stamps are taken
     if not order:
         raise CubeError(f"diaObjectId {object_id}: no source with cutouts; nothing to stack")
     n = len(order)
@@ -125,30 +123,43 @@ def _build(
         logger.info("diaObjectId %s: sources share a time; later ones moved up by float64 "
                     "steps, in diaSourceId order", object_id)  # fmt: skip
     sides = np.array([e.side for e in order], dtype=np.int64)
+    ids = np.array([e.source_id for e in order], dtype=np.int64)
     canvas = size if size is not None else int(max(e.cutouts.side for e in order))
-    stamps = [e.cutouts.stamps for e in order]
+    records = [e.record for e in order]
+    stamps: list[Sequence[Stamp] | None] = [e.cutouts.stamps for e in order]
+    order.clear()  # the stamps are now held by ``stamps`` and ``release`` only
     names = [DATA_PLANE]
     if planes == "all":
         names.append(VARIANCE_PLANE)
-        if any(MASK_PLANE in s.planes for row in stamps for s in row):
+        if any(MASK_PLANE in s.planes for row in stamps if row for s in row):
             names.append(MASK_PLANE)
-    cube = np.full((n, len(KINDS), canvas, canvas, len(names)), np.nan, dtype=np.float32)
+    extra = PsfStack(stamps, n) if planes == "all" else None
+    # Row by row into an empty array: the pages of the canvas are touched as the stamps
+    # placed are released (``release``), so the two are not both held whole.
+    cube = np.empty((n, len(KINDS), canvas, canvas, len(names)), dtype=np.float32)
     for i, row in enumerate(stamps):
+        assert row is not None
+        cube[i] = np.nan
         src, dst, _ = placement(row[0].side, canvas)
         for k, stamp in enumerate(row):
             for p, name in enumerate(names):
                 plane = stamp.planes.get(name)
                 if plane is not None:
                     cube[i, k, dst, dst, p] = plane[src, src]
+        if extra is not None:
+            extra.place(i, row)
+        stamps[i] = None
+        if release is not None:
+            release.pop(int(ids[i]), None)
     if MASK_PLANE in names and np.nanmax(np.abs(cube[..., -1]), initial=0) >= 2**24:
         warnings.warn("mask bits above 2**24 are not exact in float32", FinkcubeWarning, 2)
 
-    columns, arrays = encode_columns([e.record for e in order], keys)
+    columns, arrays = encode_columns(records, keys)
     coords: dict[str, Any] = {
         "time": ("time", times, {"long_name": "midpointMjdTai (MJD, TAI)", "units": "d"}),
         "kind": ("kind", np.array(KINDS, dtype=object)),
         "plane": ("plane", np.array(names, dtype=object)),
-        SOURCE_ID: ("time", np.array([e.source_id for e in order], dtype=np.int64)),
+        SOURCE_ID: ("time", ids),
         SIDE: ("time", sides, {"long_name": "stamp side before padding or cropping"}),
         CROPPED: ("time", sides > canvas, {"long_name": "stamp centre-cropped to the canvas"}),
     }
@@ -156,8 +167,8 @@ def _build(
     data_vars: dict[str, Any] = {
         CUTOUT_VAR: (DIMS, cube, {"long_name": "cutout pixels (nJy; variance nJy**2)"})
     }
-    if planes == "all":
-        data_vars.update(_psf_and_headers(stamps))
+    if extra is not None:
+        data_vars.update(extra.variables())
 
     own = {
         OBJECT_ID: object_id,
@@ -170,25 +181,6 @@ def _build(
     }
     merged = _json_attrs({**{k: v for k, v in attrs.items() if k != "created"}, **own})
     return with_quality(xr.Dataset(data_vars, coords, attrs=merged))
-
-
-def _psf_and_headers(stamps: Sequence[Sequence[Stamp]]) -> dict[str, Any]:
-    n = len(stamps)
-    headers = np.array([[s.header or "" for s in row] for row in stamps], dtype=object)
-    out: dict[str, Any] = {WCS_VAR: (("time", "kind"), headers, {"long_name": "FITS WCS cards"})}
-    psf_sides = np.array(
-        [[0 if s.psf is None else s.psf.shape[0] for s in row] for row in stamps], np.int64
-    )
-    full = int(psf_sides.max(initial=0))
-    if full:
-        psf = np.full((n, len(KINDS), full, full), np.nan)
-        for (i, k), side in np.ndenumerate(psf_sides):
-            if side:
-                start = (full - side) // 2
-                psf[i, k, start : start + side, start : start + side] = stamps[i][k].psf
-        out[PSF_VAR] = (PSF_DIMS, psf, {"long_name": "PSF image, centred, NaN-padded"})
-        out[PSF_SIDE] = (("time", "kind"), psf_sides, {"long_name": "PSF side, 0: none"})
-    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -204,6 +196,7 @@ def assemble_cube(
     columns: Sequence[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
     missing: Iterable[int] = (),
+    release: bool = False,
 ) -> xr.Dataset:
     """Stack the cutouts of one object into a cube, one epoch per source, sorted by time.
 
@@ -228,6 +221,10 @@ def assemble_cube(
         Extra attributes (the API URL, ...); JSON values, None values dropped.
     missing : iterable of int, optional
         More diaSourceIds known to lack cutouts (added to ``missing_diaSourceIds``).
+    release : bool
+        Pop each source from ``cutouts`` (then a dict, emptied) as soon as its stamps are on
+        the canvas: a build that keeps no other reference to them never holds its stamps
+        and its cube whole at once.
 
     Returns
     -------
@@ -259,14 +256,18 @@ def assemble_cube(
         keys: Iterable[str] = dict.fromkeys(k for e in epochs.values() for k in e.record)
     else:
         keys = [rubin_column(c) for c in columns]
+    left_out = (gone | {int(s) for s in missing}) - epochs.keys()
+    chosen = list(epochs.values())
+    epochs.clear()
     return _build(
         object_id,
-        epochs.values(),
-        (gone | {int(s) for s in missing}) - epochs.keys(),
+        chosen,
+        left_out,
         planes=planes,
         size=size,
         keys=keys,
         attrs=dict(attrs or {}),
+        release=cutouts if release and isinstance(cutouts, MutableMapping) else None,
     )
 
 
@@ -360,7 +361,7 @@ def merge_cubes(
     kept = {k: v for k, v in old.attrs.items() if k not in _OWN_ATTRS}
     return _build(
         object_id,
-        epochs.values(),
+        list(epochs.values()),
         gone - epochs.keys(),
         planes=old.attrs.get("planes", PLANES_ARGS[0]),
         size=old.attrs.get("size"),

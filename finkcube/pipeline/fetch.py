@@ -224,6 +224,7 @@ def fetch_jobs(
                 missing[sid] = got
             else:
                 current[sid] = got
+            del got  # the job's dict holds the stamps alone: its cube may release them
             left[index] -= 1
             if left[index] == 0:
                 yield jobs[index], current, missing

@@ -52,6 +52,10 @@ def make_cube(
     """The cube of a job: assembled anew, or ``old`` with the job's sources merged in; with
     ``forced`` (the ``/api/v1/fp`` columns), its forced light curve attached (replaced).
 
+    ``cutouts`` is emptied as the stamps are placed on the canvas (a dict; all but an
+    alignment that needs the stamps' WCS cards), so that a large build never holds its
+    stamps and its cube whole at once.
+
     ``missing`` are the sources asked for and left out, with their reason (a plain sequence
     of ids: reason unknown); the cube records them with the time they were asked, ``when``
     (default: now), in ``missing_reasons`` and ``missing_tried``
@@ -107,6 +111,7 @@ def _stack(
         size=job.size,
         columns=job.cube_columns,
         attrs={"api_url": redact_url(url)},  # the credentials are never stored
+        release=job.align is None or job.planes == "all",
     )
 
 
