@@ -214,7 +214,7 @@ def build_store(
     target = locate(store, storage_options)  # once: every step below gets this one
     if chosen is not None:  # a refused path is refused before the search is sent
         check_store(target, overwrite=overwrite)
-    executor = executor_for(scheduler)
+    executor = executor_for(scheduler, target)
     active = FinkClient(url, workers=workers or 8) if client is None else client
     report = BuildReport(str(store))
     ready = False

@@ -23,7 +23,7 @@ from finkcube.store import Store, locate
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Cluster", "Executor", "Threads", "connect", "executor_for"]
+__all__ = ["Cluster", "Executor", "Threads", "connect", "executor_for", "refuse_cluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,19 @@ def _absolute(store: str) -> str:
     return os.path.abspath(store)
 
 
-def executor_for(scheduler: Any) -> Executor:
-    """:class:`Threads` for None, else a :class:`Cluster` on ``scheduler``."""
-    return Threads() if scheduler is None else Cluster(scheduler)
+def refuse_cluster(store: Store) -> None:
+    """InputError for a store that only one process may write (an Icechunk repository,
+    whose one session commits the run): no dask.distributed tasks for it."""
+    if not store.shared_writes:
+        raise InputError(
+            f"{store.url} is written from one process (one commit per run): run without --scheduler"
+        )
+
+
+def executor_for(scheduler: Any, store: Store) -> Executor:
+    """:class:`Threads` for None, else a :class:`Cluster` on ``scheduler`` (refused for a
+    store that one process only may write)."""
+    if scheduler is None:
+        return Threads()
+    refuse_cluster(store)
+    return Cluster(scheduler)

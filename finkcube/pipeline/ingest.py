@@ -41,7 +41,7 @@ from typing import Any
 from finkcube.bulk.files import AlertFile, find_alert_files
 from finkcube.bulk.packets import FileIndex, scan_file
 from finkcube.errors import InputError
-from finkcube.pipeline.executors import connect
+from finkcube.pipeline.executors import connect, refuse_cluster
 from finkcube.pipeline.ingest_plan import Group, plan_ingest, write_left_out
 from finkcube.pipeline.ingest_run import GroupResult, counts, run_group
 from finkcube.pipeline.jobs import Job, as_columns
@@ -278,6 +278,8 @@ def ingest(
     target = locate(store, options)
     resume = check_store(target, overwrite=overwrite) and not overwrite
     cube_columns = Job(0, (), columns=as_columns(columns)).cube_columns
+    if scheduler is not None:
+        refuse_cluster(target)
     runner: _Local | _Cluster = _Local() if scheduler is None else _Cluster(scheduler)
     report = IngestReport(str(store), files=len(files))
     written = False

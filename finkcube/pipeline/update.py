@@ -164,7 +164,7 @@ def update_store(
         )
     if client is None:
         url = url or os.environ.get(URL_ENV) or stored_url(target, ids)
-    executor = executor_for(scheduler)
+    executor = executor_for(scheduler, target)
     active = FinkClient(url, workers=workers or 8) if client is None else client
     changed = False
     try:
