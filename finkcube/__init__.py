@@ -37,7 +37,7 @@ from finkcube.pipeline import (
 )
 from finkcube.pipeline.ingest import IngestReport, ingest
 from finkcube.service.client import FinkClient
-from finkcube.store import iter_cutouts, list_objects, open_cube, open_store
+from finkcube.store import StoreView, iter_cutouts, list_objects, open_cube, open_store
 
 __all__ = [
     "BadRequestError",
@@ -58,6 +58,7 @@ __all__ = [
     "ServiceError",
     "StoreError",
     "StoreRefusedError",
+    "StoreView",
     "TransportError",
     "__version__",
     "build_cube",

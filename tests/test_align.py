@@ -257,7 +257,7 @@ def test_aligned_store_round_trip_and_cli(emulator: Any, tmp_path: Path) -> None
     store = tmp_path / "cubes.zarr"
     finkcube.build_store([oid], store, url=emulator.url, align="sky")
     cube = finkcube.open_cube(store, oid).load()
-    plain = xr.open_zarr(store, group=str(oid)).load()
+    plain = xr.open_zarr(store, group=str(oid), consolidated=False).load()
     for opened in (cube, plain):
         assert opened.aligned.dims == ("time", "kind", "ay", "ax", "plane")
         assert opened.fink.aligned_wcs().has_celestial

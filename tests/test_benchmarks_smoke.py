@@ -97,3 +97,55 @@ def test_ingest_benchmark_produces_its_figures(tmp_path: Path) -> None:
     assert figures["floor_alerts_per_s"] > 0
     assert "I1" in done.stdout
     assert "I2" in done.stdout
+
+
+@pytest.mark.slow
+def test_store_benchmark_produces_its_figures(tmp_path: Path) -> None:
+    saved = tmp_path / "store.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "store.py"), "--objects", "30", "--small",
+         "10", "--templates", "5", "--repeats", "1", "--json", str(saved)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(saved.read_text())
+    rows = {row["id"]: row for row in figures["rows"]}
+    assert list(rows) == ["S0", "S1a", "S1b", "S2a", "S2b", "S2c", "S3", "S4"]
+    assert all(row["finkcube"] > 0 for row in rows.values())
+    assert (figures["objects"], figures["small"]) == (30, 10)
+    assert "S2a" in done.stdout
+
+
+@pytest.mark.slow
+def test_training_benchmark_produces_its_figures(tmp_path: Path) -> None:
+    saved = tmp_path / "training.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training.py"), "--quick", "--json",
+         str(saved)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(saved.read_text())
+    rows = {row["id"]: row for row in figures["rows"]}
+    assert [k for k in rows if k != "T4"] == ["T1", "T2", "T3a", "T3b"]  # T4 with torch only
+    assert all(row["value"] > 0 for row in rows.values())
+    assert all(rows[k]["ratio"] > 0 for k in ("T1", "T2", "T3a", "T3b"))
+    assert (figures["objects"], figures["samples"] > 0) == (6, True)
+    assert "T3b" in done.stdout
+
+
+@pytest.mark.slow
+def test_update_benchmark_produces_its_figures(tmp_path: Path) -> None:
+    saved = tmp_path / "update.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "update.py"), "--quick", "--json", str(saved)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(saved.read_text())
+    rows = {row["id"]: row for row in figures["rows"]}
+    assert list(rows) == ["U1", "U1b", "U1c"]
+    assert figures["objects"] == 30
+    assert rows["U1"]["finkcube"] > 0
+    assert rows["U1"]["baseline"] > 0
+    assert "U1b" in done.stdout

@@ -76,7 +76,7 @@ def test_build_and_demo_print_no_warning(emulator: Any, tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "preview.png").stat().st_size > 10_000
     [oid_line] = [line for line in demo.stdout.splitlines() if line.startswith("cube of")]
     demo_oid = int(oid_line.split()[3].rstrip(":"))
-    plain = xr.open_zarr(tmp_path / "demo" / "cubes.zarr", group=str(demo_oid))
+    plain = xr.open_zarr(tmp_path / "demo" / "cubes.zarr", group=str(demo_oid), consolidated=False)
     assert plain.cutout.dims == ("time", "kind", "y", "x", "plane")
     assert np.isfinite(plain.cutout.isel(time=-1).values).any()
 

@@ -148,7 +148,8 @@ def test_build_tag_equals_find_then_build_objects_file(
     assert list_objects(a) == list_objects(b) == sorted(ids)
     for oid in ids:
         xr.testing.assert_equal(
-            xr.open_zarr(a, group=str(oid)).load(), xr.open_zarr(b, group=str(oid)).load()
+            xr.open_zarr(a, group=str(oid), consolidated=False).load(),
+            xr.open_zarr(b, group=str(oid), consolidated=False).load(),
         )
 
 
@@ -164,7 +165,7 @@ def test_update_reselect_on_the_command_line(
     assert code == 0
     assert "1 built" in out
     assert list_objects(store) == sorted([*ids, new])
-    cube = xr.open_zarr(store, group=str(new))
+    cube = xr.open_zarr(store, group=str(new), consolidated=False)
     assert cube.sizes["fp_time"] == len(emu.catalog.forced_photometry(new))
 
     plain = tmp_path / "plain.zarr"

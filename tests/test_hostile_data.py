@@ -111,7 +111,7 @@ def test_an_unasked_column_named_like_a_path_is_left_out(
     assert report.failed == [], report.failed
     assert [r.added for r in report.results] == [1]
     assert list_objects(store) == [oid]
-    with xr.open_zarr(store, group=str(oid)) as cube:
+    with xr.open_zarr(store, group=str(oid), consolidated=False) as cube:
         assert "fine_col" in cube.coords
         assert not {"..", "a/b", "zarr.json", "../up"} & {*cube.coords, *cube.data_vars}
     assert not (store / "a").exists()
@@ -152,7 +152,7 @@ def test_a_malformed_source_id_skips_that_record_only(emulator: Emulator, tmp_pa
     assert "'../../etc'" in done.stderr
     assert "no r:diaSourceId" in done.stderr
     assert list_objects(store) == [oid]
-    with xr.open_zarr(store, group=str(oid)) as cube:
+    with xr.open_zarr(store, group=str(oid), consolidated=False) as cube:
         ids = cube.diaSourceId.values.tolist()
     assert len(ids) == 14 - 5
     assert all(isinstance(i, int) and i > 0 for i in ids)

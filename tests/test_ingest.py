@@ -28,6 +28,8 @@ from finkcube.errors import DecodeError, InputError
 KINDS = ("Science", "Template", "Difference")
 #: Attributes that say when a cube was written, not what it holds.
 TIMES = ("created", "updated")
+#: The group attribute holding a cube's catalog row.
+SUMMARY = "finkcube_summary"
 
 
 def cubes(store: Path) -> dict[int, xr.Dataset]:
@@ -36,6 +38,9 @@ def cubes(store: Path) -> dict[int, xr.Dataset]:
     for oid in list_objects(store):
         ds = xr.open_zarr(store, group=str(oid), consolidated=False).load()
         ds.attrs = {k: v for k, v in ds.attrs.items() if k not in TIMES}
+        summary = ds.attrs.get(SUMMARY)  # the catalog row: its creation time too
+        if isinstance(summary, dict):
+            ds.attrs[SUMMARY] = {k: v for k, v in summary.items() if k not in TIMES}
         out[oid] = ds
     return out
 

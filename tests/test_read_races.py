@@ -1,10 +1,10 @@
 """Readers racing writers: every read returns one complete version of a cube, or an error.
 
 Reader threads read a cube again and again (``open_cube(...).load()``, ``iter_cutouts``,
-``open_store``) while another thread rewrites it (updates adding epochs, ``--overwrite``
-rebuilds). The oracle is plain xarray: right after each of its writes, the writer thread,
-the only writer, reads the cube with ``xr.open_zarr``. A read must equal the version of
-its number of epochs, value for value; a read may fail only with finkcube's own errors
+``open_store(...).to_datatree()``) while another thread rewrites it (updates adding epochs,
+``--overwrite`` rebuilds). The oracle is plain xarray: right after each of its writes, the
+writer thread, the only writer, reads the cube with ``xr.open_zarr``. A read must equal the
+version of its number of epochs, value for value; a read may fail only with finkcube's own errors
 (a cube rewritten under a lazy reader says "open it again"), never return a mix or NaN
 where the cube has pixels.
 """
@@ -39,7 +39,7 @@ def emu() -> Iterator[Emulator]:
 def _plain(store: str, oid: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mid-run, the root is not consolidated
-        return np.asarray(xr.open_zarr(store, group=str(oid)).cutout.values)
+        return np.asarray(xr.open_zarr(store, group=str(oid), consolidated=False).cutout.values)
 
 
 def _race(
@@ -66,7 +66,7 @@ def _race(
             done.set()
 
     def from_tree() -> np.ndarray:
-        tree = open_store(store)
+        tree = open_store(store).to_datatree()
         if str(oid) not in tree.children:  # between an overwrite's delete and its write
             raise NotFoundError(f"no cube {oid} in the tree")
         return np.asarray(tree[str(oid)].cutout.values)

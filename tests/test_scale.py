@@ -308,9 +308,9 @@ def test_s3_build_reopen_and_update_equal_local(
     # Reopened lazily from S3: nothing but metadata and indexes is read until asked.
     cube = open_cube(url, ids[0], storage_options=s3_options)
     assert cube.cutout.chunks is not None
-    tree = open_store(url, storage_options=s3_options)
-    assert sorted(tree.children) == sorted(map(str, ids))
-    assert_same_cube(tree[str(ids[2])].to_dataset(), open_cube(local, ids[2]))
+    view = open_store(url, storage_options=s3_options)
+    assert list(view) == sorted(ids)
+    assert_same_cube(view[ids[2]], open_cube(local, ids[2]))
 
     emu.catalog.add_sources(ids[0], 2)
     emu.catalog.add_sources(ids[1], 1, older=True, side=70)

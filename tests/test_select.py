@@ -33,7 +33,10 @@ def _tagged(emu: Emulator, count: int, sources: int = 3) -> list[int]:
 
 
 def _cubes(store: Path) -> dict[int, xr.Dataset]:
-    return {oid: xr.open_zarr(store, group=str(oid)).load() for oid in list_objects(store)}
+    return {
+        oid: xr.open_zarr(store, group=str(oid), consolidated=False).load()
+        for oid in list_objects(store)
+    }
 
 
 # ----------------------------------------------------------------------- the value

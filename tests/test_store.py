@@ -80,7 +80,9 @@ def test_write_open_round_trip_is_identical(store: str, planes: str) -> None:
     assert got.attrs["diaObjectId"] == BIG_ID
     assert all(isinstance(b, str) for b in got.band.values)
     assert COMPLETE_ATTR not in got.attrs
-    tree = open_store(store)
+    view = open_store(store)
+    xr.testing.assert_identical(view[BIG_ID], cube)
+    tree = view.to_datatree()
     xr.testing.assert_identical(tree[str(BIG_ID)].to_dataset(), cube)
     assert tree.attrs[STORE_ATTR] == 1
 
@@ -94,13 +96,15 @@ def test_open_computes_nothing(store: str) -> None:
         assert isinstance(cube.band.data, np.ndarray)
         written = synthetic_cube(object_id=5)
         assert cube.band.values.astype(str).tolist() == written.band.values.tolist()
-        open_store(store, chunks={})
-    tree = open_store(store)
-    copy = pickle.loads(pickle.dumps(tree["5"].to_dataset()))  # lazy arrays travel (dask)
+        view = open_store(store)
+        lazy = view[5]
+        tree = view.to_datatree()
+    copy = pickle.loads(pickle.dumps(lazy))  # lazy arrays travel (dask)
     xr.testing.assert_identical(copy, open_cube(store, 5))
     fs, root = _fs(store)
     fs.rm(f"{root}/5/cutout/c", recursive=True)  # the pixels go after opening...
     assert np.isnan(tree["5"].cutout.values).all()  # ...so they were not read by it
+    assert np.isnan(lazy.cutout.values).all()
 
 
 def test_layout_chunks_and_codecs(store: str) -> None:
@@ -122,10 +126,10 @@ def test_plain_xarray_reads_a_finalised_store_without_warnings(store: str) -> No
     finalize_store(store)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ds = xr.open_zarr(store, group=str(BIG_ID))
-        tree = xr.open_datatree(store, engine="zarr")
+        ds = xr.open_zarr(f"{store}/{BIG_ID}")
+        tree = xr.open_datatree(store, engine="zarr", consolidated=False)
     assert ds.diaSourceId.dtype == np.int64
-    assert sorted(tree.children) == sorted(["11", str(BIG_ID)])
+    assert sorted(tree.children) == sorted(["11", str(BIG_ID), "catalog"])
     assert tree[str(BIG_ID)].attrs[COMPLETE_ATTR] is True
 
 
@@ -141,9 +145,10 @@ def test_consolidated_metadata_is_zarrs_own_format(tmp_path: Path) -> None:
         # zarr notes that consolidated metadata is not in the v3 spec: that is the point
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(str(copy), path="3")
-        zarr.consolidate_metadata(str(copy))
-    assert _read_json(store, "3", "zarr.json") == _read_json(str(copy), "3", "zarr.json")
-    assert _read_json(store, "zarr.json") == _read_json(str(copy), "zarr.json")
+        zarr.consolidate_metadata(str(copy), path="catalog")
+    for group in ("3", "catalog"):
+        assert _read_json(store, group, "zarr.json") == _read_json(str(copy), group, "zarr.json")
+    assert "consolidated_metadata" not in _read_json(store, "zarr.json")
 
 
 def test_a_failing_lazy_cube_leaves_the_old_one_in_place(store: str) -> None:
@@ -172,17 +177,23 @@ def test_marker_removed_means_incomplete(store: str) -> None:
     assert list_objects(store) == []
 
 
-def test_writes_after_finalize_drop_the_stale_root_consolidation(store: str) -> None:
+def test_writes_after_finalize_mark_the_catalog_stale(store: str) -> None:
     write_cube(synthetic_cube((30, 31), object_id=41), store)
     finalize_store(store)
-    assert "consolidated_metadata" in _read_json(store, "zarr.json")
+    assert _read_json(store, "zarr.json")["attributes"]["finkcube_catalog"] == "current"
     bigger = synthetic_cube((30, 31, 50), object_id=41)
     write_cube(bigger, store)  # what an update does
+    assert _read_json(store, "zarr.json")["attributes"]["finkcube_catalog"] == "stale"
     assert "consolidated_metadata" not in _read_json(store, "zarr.json")
-    with pytest.warns(RuntimeWarning, match="consolidated"):
-        plain = xr.open_zarr(store, group="41")  # unconsolidated, never stale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = xr.open_zarr(f"{store}/41")  # the group's own metadata: never stale
     assert plain.sizes["time"] == 3
+    view = open_store(store)
+    assert not view.current
+    assert view.catalog.epochs.values.tolist() == [3]  # rebuilt in memory
     finalize_store(store)
+    assert open_store(store).current
     xr.testing.assert_identical(open_cube(store, 41), bigger)
 
 
@@ -225,7 +236,7 @@ def test_init_store_resumes_an_existing_store(store: str) -> None:
     finalize_store(store)
     init_store(store)
     assert list_objects(store) == [51]
-    assert "consolidated_metadata" not in _read_json(store, "zarr.json")
+    assert _read_json(store, "zarr.json")["attributes"]["finkcube_catalog"] == "stale"
     init_store(store, overwrite=True)
     assert list_objects(store) == []
 
@@ -312,15 +323,19 @@ def test_s3_store_round_trip(s3_options: dict[str, Any]) -> None:
     write_cube(synthetic_cube(object_id=5), url, storage_options=s3_options)
     assert list_objects(url, storage_options=s3_options) == [5, BIG_ID]
     xr.testing.assert_identical(open_cube(url, BIG_ID, storage_options=s3_options), cube)
-    tree = open_store(url, storage_options=s3_options)
-    xr.testing.assert_identical(tree[str(BIG_ID)].to_dataset(), cube)
+    view = open_store(url, storage_options=s3_options)
+    xr.testing.assert_identical(view[BIG_ID], cube)
     finalize_store(url, storage_options=s3_options)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        plain = xr.open_zarr(url, group=str(BIG_ID), storage_options=s3_options)
-        plain_tree = xr.open_datatree(url, engine="zarr", storage_options=s3_options)
+        plain = xr.open_zarr(f"{url}/{BIG_ID}", storage_options=s3_options)
+        catalog = xr.open_zarr(f"{url}/catalog", storage_options=s3_options)
+        plain_tree = xr.open_datatree(
+            url, engine="zarr", consolidated=False, storage_options=s3_options
+        )
     assert plain.diaSourceId.values.tolist() == cube.diaSourceId.values.tolist()
-    assert sorted(plain_tree.children) == sorted(["5", str(BIG_ID)])
+    assert catalog.object.values.tolist() == [5, BIG_ID]
+    assert sorted(plain_tree.children) == sorted(["5", str(BIG_ID), "catalog"])
     delete_cube(url, 5, storage_options=s3_options)
     assert list_objects(url, storage_options=s3_options) == [BIG_ID]
 
@@ -334,21 +349,15 @@ def test_a_store_of_a_newer_layout_is_refused_not_replaced(tmp_path: Path) -> No
     assert _read_json(str(store), "zarr.json")["attributes"][STORE_ATTR] == 99
 
 
-def test_open_store_reads_cubes_with_units_from_metadata_alone(
-    store: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Per-epoch columns carry units (nJy, deg): they need no decoding, so open_store must
-    # still build each node from the group's metadata, not fall back to a full xarray open.
+def test_open_store_reads_the_catalog_alone(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Opening a store with a current catalog reads no cube's group document.
     cube = synthetic_cube(object_id=7)
     cube["psfFlux"] = cube["psfFlux"].assign_attrs(units="nJy")
     write_cube(cube, store)
     finalize_store(store)
-    from finkcube.store import read as _readers
-
-    def no_fallback(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("open_store fell back to a full xarray open")
-
-    monkeypatch.setattr(_readers, "open_group", no_fallback)
-    tree = open_store(store)
-    assert tree["7"].psfFlux.attrs["units"] == "nJy"
-    np.testing.assert_array_equal(tree["7"].cutout.values, cube.cutout.values)
+    fs, root = _fs(store)
+    fs.rm_file(f"{root}/7/psfFlux/zarr.json")  # would break any open of cube 7
+    view = open_store(store)
+    assert view.current
+    assert list(view) == [7]
+    assert view.catalog.epochs.values.tolist() == [cube.sizes["time"]]

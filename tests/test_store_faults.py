@@ -132,12 +132,14 @@ def test_an_interrupted_write_never_reads_as_complete(name: str) -> None:
         open_cube(url, 22)
     assert list_objects(url) == [21]
     assert list_objects(url, complete_only=False) == [21, 22]
-    assert list(open_store(url).children) == ["21"]
+    assert list(open_store(url)) == [21]
     finalize_store(url)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tree = xr.open_datatree(url, engine="zarr")
-        assert list(tree.children) == ["21"]
+        assert list(open_store(url)) == [21]
+        catalog = xr.open_zarr(f"{url}/catalog")
+        assert catalog.object.values.tolist() == [21]
+        assert catalog.attrs["incomplete"] == ["22"]
     summary = store_summary(url)
     assert summary.incomplete == (22,)
     assert [c.object_id for c in summary.cubes] == [21]
@@ -190,9 +192,9 @@ def test_corrupt_documents_and_chunks_are_store_errors(tmp_path: Path) -> None:
         if chunk.is_file():
             chunk.write_bytes(b"not blosc at all")
     lazy = open_cube(store, 9)
-    with pytest.raises(StoreError, match=r"reading 9/cutout failed"):
+    with pytest.raises(StoreError, match=r"reading (cube 9|9/cutout) failed"):
         lazy.cutout.values  # noqa: B018
-    with pytest.raises(StoreError, match=r"reading 9/cutout failed"):
+    with pytest.raises(StoreError, match=r"reading (cube 9|9/cutout) failed"):
         list(iter_cutouts(store, [9]))
     (store / "10" / "zarr.json").write_bytes(b"{not json")
     with pytest.raises(StoreError, match="is not JSON"):
@@ -250,8 +252,8 @@ def test_stopping_early_cancels_the_queued_reads(
     stream.close()  # type: ignore[attr-defined]
     assert first == 1
     read = {p.split("/")[2] for p in FaultyFileSystem.reads if "/cutout/c/" in p}
-    # 1, and the two objects the threads had started; the queued ones were never read.
-    assert read <= {"1", "2", "3"}, sorted(read, key=int)
+    # 1, and at most the 2 x threads batches read ahead; the others were never read.
+    assert read <= {str(oid) for oid in range(1, 2 + 2 * 2)}, sorted(read, key=int)
 
 
 def test_a_located_store_is_passed_down_and_kept(tmp_path: Path) -> None:
@@ -264,7 +266,7 @@ def test_a_located_store_is_passed_down_and_kept(tmp_path: Path) -> None:
     assert list_objects(store) == [3]
     assert is_complete(store, 3)
     xr.testing.assert_identical(open_cube(store, 3), cube)
-    assert list(open_store(store).children) == ["3"]
+    assert list(open_store(store)) == [3]
     ((oid, pixels),) = iter_cutouts(store)
     assert oid == 3
     np.testing.assert_array_equal(pixels, cube.cutout.values)

@@ -3,7 +3,7 @@
 The oracles are xarray and zarr-python themselves: the files of a cube equal those that
 ``Dataset.to_zarr`` and ``zarr.consolidate_metadata`` write for it, byte for byte, and
 plain ``xr.open_zarr`` / ``xr.open_datatree`` / ``zarr.open_group`` read every store
-finkcube writes, with warnings as errors.
+finkcube writes, with warnings as errors, called as the README shows them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import zarr
 from finkcube.errors import InputError
 from finkcube.store import (
     COMPLETE_ATTR,
+    delete_cube,
     finalize_store,
     init_store,
     list_objects,
@@ -30,6 +31,7 @@ from finkcube.store import (
     write_cube,
 )
 from finkcube.store.encoding import chunk_encoding
+from finkcube.store.layout import SUMMARY_ATTR
 from tests._cubes import synthetic_cube
 
 #: Cubes of every shape finkcube makes, keyed by test id.
@@ -73,7 +75,9 @@ def test_a_cube_is_the_files_xarray_and_zarr_write_for_it(
     oid = str(cube.attrs["diaObjectId"])
     write_cube(cube, url)
     theirs = str(tmp_path / "by-xarray.zarr")
-    plain = cube.drop_encoding().assign_attrs({COMPLETE_ATTR: True})
+    # The catalog row is checked against the cube in tests/test_catalog.py.
+    row = zarr.open_group(_zarr_store(url), path=oid, mode="r").attrs[SUMMARY_ATTR]
+    plain = cube.drop_encoding().assign_attrs({COMPLETE_ATTR: True, SUMMARY_ATTR: row})
     plain.to_zarr(
         theirs,
         group=oid,
@@ -83,7 +87,7 @@ def test_a_cube_is_the_files_xarray_and_zarr_write_for_it(
         encoding=chunk_encoding(plain),
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zarr: consolidated metadata is not yet in the spec
+        warnings.simplefilter("ignore")  # zarr: consolidated metadata is not in the spec
         zarr.consolidate_metadata(theirs, path=oid)
     ours, expected = _files(url, oid), _files(theirs, oid)
     assert sorted(ours) == sorted(expected)
@@ -99,23 +103,44 @@ def test_plain_xarray_and_zarr_read_every_store_finkcube_writes(url: str, finali
     rewritten = synthetic_cube((30, 31, 33), object_id=11)
     write_cube(rewritten, url)  # an update replaces a cube
     cubes[11] = rewritten
+    write_cube(synthetic_cube(object_id=15), url)
+    delete_cube(url, 15)
     if finalised:
         finalize_store(url)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        consolidated = None if finalised else False
         for oid, cube in cubes.items():
-            plain = xr.open_zarr(url, group=str(oid), consolidated=consolidated).load()
+            # The calls the README shows: the group's own consolidated metadata, or none.
+            plain = xr.open_zarr(f"{url}/{oid}").load()
             xr.testing.assert_equal(plain, cube)
             assert plain.attrs[COMPLETE_ATTR] is True
+            unconsolidated = xr.open_zarr(url, group=str(oid), consolidated=False).load()
+            xr.testing.assert_identical(unconsolidated, plain)
+            group = zarr.open_group(_zarr_store(url), path=str(oid), mode="r")
+            np.testing.assert_array_equal(group["cutout"][...], cube.cutout.values)
+        tree = xr.open_datatree(url, engine="zarr", consolidated=False)
+        root = zarr.open_group(_zarr_store(url), mode="r")
+        members = dict(root.members(max_depth=None))
         if finalised:
-            tree = xr.open_datatree(url, engine="zarr")
-            assert sorted(tree.children, key=int) == [str(oid) for oid in sorted(cubes)]
-        group = zarr.open_group(_zarr_store(url), mode="r")
-        members = dict(group.members(max_depth=None))
-    assert sorted(name for name in members if "/" not in name) == sorted(map(str, cubes))
+            catalog = xr.open_zarr(f"{url}/catalog").load()
+            assert catalog.object.values.tolist() == sorted(cubes)
+    objects = sorted(map(str, cubes))
+    expected = sorted([*objects, "catalog"] if finalised else objects)
+    assert sorted(tree.children) == expected
+    assert sorted(name for name in members if "/" not in name) == expected
     for oid, cube in cubes.items():
         np.testing.assert_array_equal(members[f"{oid}/cutout"][...], cube.cutout.values)
+        xr.testing.assert_equal(tree[str(oid)].to_dataset(), cube)
+
+
+def test_the_root_is_not_consolidated_so_plain_xarray_warns_at_the_root(url: str) -> None:
+    # Why the README shows xr.open_zarr(f"{store}/{ID}"): the root carries no consolidated
+    # metadata (it would grow with the store), and xarray's default reads the root's.
+    write_cube(synthetic_cube(object_id=11), url)
+    finalize_store(url)
+    assert zarr.open_group(_zarr_store(url), mode="r").metadata.consolidated_metadata is None
+    with pytest.warns(RuntimeWarning, match="consolidated metadata"):
+        xr.open_zarr(url, group="11")
 
 
 @pytest.mark.parametrize(
@@ -164,5 +189,5 @@ def test_a_non_finite_attribute_is_refused_before_anything_is_written(
     with pytest.raises(InputError, match="NaN or infinity") as info:
         write_cube(ds, store)
     assert named in str(info.value)
-    assert _files(str(store)) == before  # not even the root's consolidation was dropped
+    assert _files(str(store)) == before  # not even the catalog was marked stale
     assert list_objects(store) == [2]

@@ -1,4 +1,4 @@
-"""Tests of finkcube.store.iter_cutouts: every cube's pixels, in order, read ahead on threads."""
+"""Tests of finkcube.store.iter_cutouts: every cube's pixels, in order, read ahead."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ import fsspec
 import numpy as np
 import pytest
 import zarr
-from zarr.codecs import GzipCodec
 
 from finkcube.errors import IncompleteCubeError, InputError, InvalidIdError, NotFoundError
-from finkcube.store import COMPLETE_ATTR, init_store, iter_cutouts, open_cube, write_cube
+from finkcube.store import (
+    COMPLETE_ATTR,
+    delete_cube,
+    init_store,
+    iter_cutouts,
+    open_cube,
+    write_cube,
+)
 from finkcube.store import stream as _stream
-from finkcube.store.location import locate
 from tests._cubes import synthetic_cube
 
 #: Objects of different sizes, written in an order that is not the id order.
@@ -95,9 +100,21 @@ def test_stopping_early_stops_the_readers(store: str, monkeypatch: pytest.Monkey
     assert list(stream) == []
 
 
-def test_arrays_of_other_layouts_are_read_with_zarr(tmp_path: Path) -> None:
-    url = str(tmp_path / "other.zarr")
-    values = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
-    array = zarr.open_group(url, mode="w").create_array("a", data=values, compressors=GzipCodec())
-    read = _stream._whole_reader(locate(url, None), "a", array.metadata.to_dict())
-    np.testing.assert_array_equal(read(), values)
+@pytest.mark.parametrize("threads", [0, 2])
+def test_a_cube_rewritten_after_the_check_is_read_in_its_new_version(
+    store: str, threads: int
+) -> None:
+    stream = iter_cutouts(store, [7, 33], threads=threads)  # every cube checked here
+    newer = synthetic_cube((30, 44, 50), object_id=7, seed=99)
+    write_cube(newer, store)  # then 7 is rewritten before anything is read
+    got = dict(stream)
+    np.testing.assert_array_equal(got[7], newer.cutout.values)
+    np.testing.assert_array_equal(got[33], open_cube(store, 33).cutout.values)
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_a_cube_deleted_after_the_check_is_an_error_not_a_hole(store: str, threads: int) -> None:
+    stream = iter_cutouts(store, [7], threads=threads)
+    delete_cube(store, 7)
+    with pytest.raises(IncompleteCubeError, match=r"diaObjectId 7 .* deleted while being read"):
+        list(stream)

@@ -103,4 +103,4 @@ def run_demo(out: str | Path = "finkcube-demo") -> Iterator[str]:
     )
     preview = render(store, oid, folder / PREVIEW_NAME)
     yield f"preview (stamps of epochs spread over time, light curve): {preview}"
-    yield f"reopen it with: xarray.open_zarr({str(store)!r}, group='{oid}')"
+    yield f"reopen it with: xarray.open_zarr({f'{store}/{oid}'!r})"

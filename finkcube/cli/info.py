@@ -9,9 +9,16 @@ from typing import Any
 
 from finkcube.ids import parse_id
 from finkcube.pipeline.completeness import LeftOut, left_out
-from finkcube.store import CubeSummary, cube_attributes, cube_summary, locate, store_summary
+from finkcube.store import (
+    CubeSummary,
+    cube_attributes,
+    cube_summary,
+    locate,
+    repair_store,
+    store_summary,
+)
 
-__all__ = ["describe_cube", "describe_store"]
+__all__ = ["describe_cube", "describe_store", "repair"]
 
 
 def _size(nbytes: int) -> str:
@@ -61,6 +68,21 @@ def _completeness(kept: int, gone: Sequence[LeftOut]) -> str:
     return text
 
 
+def repair(
+    store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> str:
+    """Repair a store (:func:`~finkcube.store.repair_store`), its catalog rewritten.
+
+    Returns
+    -------
+    str
+        One line: what was put right.
+    """
+    promoted = repair_store(store, storage_options=storage_options, rebuild_catalog=True)
+    done = f"{len(promoted)} cube(s) promoted from a crashed rewrite, " if promoted else ""
+    return f"{os.fspath(store)}: repaired: {done}catalog rewritten from the groups"
+
+
 def describe_store(
     store: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
 ) -> str:
@@ -84,9 +106,11 @@ def describe_store(
     gaps = [c.object_id for c in summary.cubes if c.missing]
     attrs = cube_attributes(located, gaps) if gaps else {}
     gone = [o for oid in gaps for o in left_out(attrs.get(oid, {}))]
+    catalog = "current" if summary.finalized else "stale (`finkcube info --repair` rewrites it)"
     lines = [
         f"{summary.store}: finkcube store (layout {summary.layout}), "
-        f"{summary.objects} objects, {summary.epochs} epochs, {_size(summary.nbytes)}",
+        f"{summary.objects} objects, {summary.epochs} epochs, {_size(summary.nbytes)}; "
+        f"catalog {catalog}",
     ]
     if summary.cubes:
         lines.append(f"{'diaObjectId':>20}  {'epochs':>6}  {'canvas':>6}  {'planes':<20}  "

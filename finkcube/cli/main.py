@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a store or one cube")
     p.add_argument("store", metavar="STORE")
     p.add_argument("id", nargs="?", metavar="ID")
+    p.add_argument("--repair", action="store_true",
+                   help="first put right what a crash left and rewrite the catalog "
+                        "from the groups")  # fmt: skip
 
     p = sub.add_parser("emulator", help="serve the Fink LSST API emulator")
     p.add_argument("--host", default="127.0.0.1")
@@ -230,8 +233,10 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from finkcube.cli.info import describe_cube, describe_store
+    from finkcube.cli.info import describe_cube, describe_store, repair
 
+    if args.repair:
+        print(repair(args.store))
     if args.id is None:
         print(describe_store(args.store))
     else:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from finkcube.cube.photometry import FP_ATTR, has_forced_photometry
+from finkcube.cube.photometry import FP_ATTR
 from finkcube.errors import InputError
 from finkcube.ids import parse_ids
 from finkcube.names import (
@@ -30,7 +29,13 @@ from finkcube.pipeline.fetch import list_sources
 from finkcube.pipeline.jobs import Job, as_columns, check_planes
 from finkcube.pipeline.report import UNKNOWN_OBJECT, ObjectResult
 from finkcube.service.client import FinkClient
-from finkcube.store import Store, check_store, cube_attributes, list_objects, open_cube
+from finkcube.store import (
+    Store,
+    check_store,
+    cube_attributes,
+    iter_cutouts,
+    list_objects,
+)
 
 __all__ = ["Plan", "plan_build", "plan_update", "stored_url", "update_targets"]
 
@@ -139,20 +144,22 @@ def _known(
     retry_after: dt.timedelta | None,
     now: dt.datetime,
 ) -> dict[int, _Known]:
-    """What an update needs to know of each cube (:data:`_Known`). Cubes are opened
-    ``workers`` at a time: on an object store each costs a few round trips."""
-
-    def read(oid: int) -> _Known:
-        cube = open_cube(store, oid)
-        held = {int(s) for s in cube[SOURCE_ID].values}
-        gone = {int(s) for s in cube.attrs.get(MISSING_ATTR, [])}
-        gone -= due(cube.attrs, now, retry_after)  # asked again: listed as new
-        columns = tuple(bare_column(c) for c in cube.attrs[COLUMNS_ATTR])
-        planes = cube.attrs.get("planes", "data")
-        return cube.sizes["time"], planes, columns, held | gone, has_forced_photometry(cube)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ids)))) as pool:
-        return dict(zip(ids, pool.map(read, ids), strict=True))
+    """What an update needs to know of each cube (:data:`_Known`), without opening one: the
+    groups' attributes (one batch of reads of their ``zarr.json``) and their ``diaSourceId``
+    arrays (read many at once by :func:`~finkcube.store.iter_cutouts`)."""
+    attrs = cube_attributes(store, ids)
+    held = dict(iter_cutouts(store, ids, variable=SOURCE_ID, threads=max(1, min(workers, 4))))
+    known: dict[int, _Known] = {}
+    for oid in ids:
+        cube = attrs[oid]
+        gone = {int(s) for s in cube.get(MISSING_ATTR, [])}
+        gone -= due(cube, now, retry_after)  # asked again: listed as new
+        columns = tuple(bare_column(c) for c in cube[COLUMNS_ATTR])
+        sources = {int(s) for s in held[oid].tolist()}
+        forced = bool(cube.get(FP_ATTR, False))
+        planes = cube.get("planes", "data")
+        known[oid] = (int(held[oid].size), planes, columns, sources | gone, forced)
+    return known
 
 
 def stored_url(store: Store, ids: Sequence[int]) -> str | None:

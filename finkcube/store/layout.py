@@ -1,10 +1,13 @@
 """The layout of a finkcube store: its markers, and what its root and groups say of it.
 
-The root group carries :data:`STORE_ATTR` (the layout version); each object is a group
-named by its decimal diaObjectId, marked :data:`COMPLETE_ATTR` once written and holding
-its own consolidated metadata. These functions read that metadata and say what it means
-(a finkcube store or not, a cube complete or not); :mod:`finkcube.store.write` writes it,
-through xarray and zarr-python.
+The root group carries :data:`STORE_ATTR` (the layout version) and :data:`CATALOG_ATTR`
+(whether the catalog is current); each object is a group named by its decimal diaObjectId,
+marked :data:`COMPLETE_ATTR` once written, holding its own consolidated metadata and its
+catalog row (:data:`SUMMARY_ATTR`); the catalog is the group :data:`CATALOG` (not an
+object id). The root's metadata is not consolidated: plain xarray opens one group at the
+group's own ``zarr.json`` whatever the number of objects. These functions read that
+metadata and say what it means (a finkcube store or not, a cube complete or not);
+:mod:`finkcube.store.write` writes it, through xarray and zarr-python.
 """
 
 from __future__ import annotations
@@ -19,10 +22,17 @@ from finkcube.ids import parse_id
 from finkcube.store.location import META, Store
 
 __all__ = [
+    "CATALOG",
+    "CATALOG_ATTR",
     "COMPLETE_ATTR",
     "CONSOLIDATED",
+    "CURRENT",
+    "HIDDEN_ATTRS",
     "LAYOUT_VERSION",
+    "STALE",
     "STORE_ATTR",
+    "SUMMARY_ATTR",
+    "catalog_current",
     "checked_group",
     "complete_meta",
     "group_name",
@@ -40,6 +50,18 @@ LAYOUT_VERSION = 1
 COMPLETE_ATTR = "finkcube_complete"
 #: The key of a group's consolidated metadata in its ``zarr.json``.
 CONSOLIDATED = "consolidated_metadata"
+#: The group attribute holding the cube's row of the catalog (a JSON object), written with
+#: the cube: the catalog is rebuilt from the groups' documents alone, no array read.
+SUMMARY_ATTR = "finkcube_summary"
+#: What finkcube writes about a group rather than of its cube: its readers drop them.
+HIDDEN_ATTRS = (COMPLETE_ATTR, SUMMARY_ATTR)
+#: The group of the catalog, one row per complete cube (not an object id: never a cube).
+CATALOG = "catalog"
+#: The root attribute that says whether the catalog is :data:`CURRENT` or :data:`STALE`:
+#: every write marks it stale first, :func:`~finkcube.store.finalize_store` current.
+CATALOG_ATTR = "finkcube_catalog"
+CURRENT = "current"
+STALE = "stale"
 
 
 def group_name(object_id: object) -> str:
@@ -72,6 +94,15 @@ def root_meta(where: Store) -> dict[str, Any]:
     return meta
 
 
+def catalog_current(root: Mapping[str, Any]) -> bool:
+    """Whether the root says its catalog is current (no write since it was made).
+
+    A root with consolidated metadata was finalised by a finkcube older than the catalog:
+    whatever its attributes say, its catalog may be stale.
+    """
+    return CONSOLIDATED not in root and root.get("attributes", {}).get(CATALOG_ATTR) == CURRENT
+
+
 def marked_complete(meta: Mapping[str, Any] | None) -> bool:
     """Whether a group's metadata carries the complete mark."""
     return bool(meta) and meta.get("attributes", {}).get(COMPLETE_ATTR) is True  # type: ignore[union-attr]
@@ -101,7 +132,7 @@ def checked_group(where: Store, object_id: object) -> tuple[str, dict[str, Any]]
 
 def complete_meta(where: Store, group: str, meta: dict[str, Any] | None) -> dict[str, Any]:
     """A group's metadata if it is a complete cube, else the error that says why not."""
-    if meta is None and where.fs.exists(where.path(group)):
+    if meta is None and where.exists(group):
         meta = {}  # files but no group document: a write cut short before its last file
     if meta is None or not marked_complete(meta):
         root_meta(where)  # outside a finkcube store, the error says so first

@@ -24,10 +24,14 @@ import orjson
 
 from finkcube.errors import InputError, StoreError, StoreRefusedError
 
-__all__ = ["META", "Store", "StoreLike", "locate"]
+__all__ = ["META", "STAGING", "Store", "StoreLike", "locate"]
 
 #: The metadata file of every Zarr v3 node.
 META = "zarr.json"
+#: The folder of the files of writes in flight: staged copies of cubes
+#: (:mod:`finkcube.store.versions`) and files written aside (:meth:`Store.replace`). It is
+#: no object id (finkcube's listings skip it) and is removed once empty.
+STAGING = ".finkcube-staging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +75,72 @@ class Store:
         return isinstance(self.fs, LocalFileSystem)
 
     @property
+    def shared_writes(self) -> bool:
+        """Whether several processes may write the store at once (each its own cubes)."""
+        return True
+
+    @property
+    def consolidates(self) -> bool:
+        """Whether zarr reads the consolidated metadata of the store's groups (Icechunk's
+        store refuses to: it keeps every node's metadata in its own snapshot)."""
+        return True
+
+    @property
     def remote(self) -> bool:
         """Whether each file access is a round trip (an object store, not disk or memory)."""
         from fsspec.implementations.memory import MemoryFileSystem
 
         return not self.local and not isinstance(self.fs, MemoryFileSystem)
+
+    @classmethod
+    def claim(cls, store: object, storage_options: Mapping[str, Any] | None) -> Store | None:
+        """The store of ``store`` if this kind of store is named so, else None.
+
+        :func:`locate` asks each subclass of :class:`Store` (another kind of store, such as
+        :class:`~finkcube.store.icechunk.IcechunkStore`) before reading ``store`` as a path
+        or an fsspec URL; the plain kind claims nothing.
+        """
+        return None
+
+    def exists(self, key: str = "") -> bool:
+        """Whether a file or a folder is there under the root (the root itself for "")."""
+        path = self.path(key) if key else self.root
+        self.fs.invalidate_cache(path)
+        return bool(self.fs.exists(path))
+
+    def is_folder(self, key: str = "") -> bool:
+        """Whether a key under the root (the root itself for "") is a folder."""
+        return bool(self.fs.isdir(self.path(key) if key else self.root))
+
+    def folders_in(self, key: str) -> list[str]:
+        """The names of the sub-folders of a folder under the root (a group's arrays)."""
+        path = self.path(key)
+        self.fs.invalidate_cache(path)
+        entries = self.fs.ls(path, detail=True)
+        return [
+            str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] != "file"
+        ]
+
+    def sizes(self, key: str = "") -> dict[str, int]:
+        """The size in bytes of every file under a folder (the whole store for ""), by key."""
+        path = self.path(key) if key else self.root
+        start = len(self.root) + 1
+        found = self.fs.find(path, detail=True)
+        return {str(p)[start:]: int(info.get("size") or 0) for p, info in found.items()}
+
+    def name_of(self, key: str) -> str:
+        """The full URL of a key (protocol included), which names its arrays for dask."""
+        return str(self.fs.unstrip_protocol(self.path(key)))
+
+    def commit(self, message: str) -> str | None:
+        """Publish what was written, for a transactional store (an Icechunk repository):
+        its new snapshot's id. A plain store's writes are already visible: None."""
+        return None
+
+    def clear(self) -> None:
+        """Delete the whole store, root and all."""
+        self.fs.rm(self.root, recursive=True)
+        self.fs.invalidate_cache(self.root)
 
     def zarr(self, *, read_only: bool) -> Any:
         """zarr-python's store of the root: its ``LocalStore`` on disk, ``FsspecStore`` else."""
@@ -147,18 +212,22 @@ class Store:
     def replace(self, key: str, data: bytes) -> None:
         """Put one file whole, replacing the old one: a kill never leaves it half written.
 
-        A local file is written aside and renamed over the old one (object stores put whole
-        objects anyway). Written again when another process removed the file written aside
-        (the leftovers of a killed write are removed by the next one) or its emptied folder.
+        A local file is written aside, in the store's :data:`STAGING` folder, and renamed
+        over the old one (object stores put whole objects anyway): what a killed write
+        leaves is never inside a Zarr node, where plain zarr would warn about it, and is
+        deleted by the next repair of the store (:func:`~finkcube.store.versions.repair`).
+        Written again when another process removed the file written aside or its folder.
         """
         path = self.path(key)
         if not self.local:
             self.fs.pipe_file(path, data)
             return
+        folder = self.path(STAGING)
         for attempt in range(3):
-            partial = f"{path}.{uuid.uuid4().hex}.partial"
+            partial = os.path.join(folder, f"partial-{uuid.uuid4().hex}")  # versions.ASIDE
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.makedirs(folder, exist_ok=True)
                 with open(partial, "wb") as file:
                     file.write(data)
                 os.replace(partial, path)
@@ -169,6 +238,8 @@ class Store:
             finally:
                 if os.path.exists(partial):
                     os.unlink(partial)
+                with contextlib.suppress(OSError):  # not empty: other writes in flight
+                    os.rmdir(folder)
 
     def remove(self, key: str) -> None:
         """Delete a folder under the root and all it holds; nothing happens if there is none.
@@ -268,8 +339,10 @@ def locate(store: StoreLike, storage_options: Mapping[str, Any] | None = None) -
     Parameters
     ----------
     store : str, path or Store
-        A local path, an fsspec URL (``s3://bucket/cubes.zarr``, ``memory://cubes``), or a
-        store already located.
+        A local path, an fsspec URL (``s3://bucket/cubes.zarr``, ``memory://cubes``), another
+        kind of store a subclass of :class:`Store` claims (``icechunk://path``,
+        ``icechunk+s3://bucket/prefix``, an ``icechunk.Repository``), or a store already
+        located.
     storage_options : mapping, optional
         Passed to fsspec for URLs. A located store keeps its own: passing others with it
         is refused.
@@ -286,6 +359,10 @@ def locate(store: StoreLike, storage_options: Mapping[str, Any] | None = None) -
                 f"{store.url} was located with other storage options: pass them to locate()"
             )
         return store
+    for kind in Store.__subclasses__():
+        claimed = kind.claim(store, storage_options)
+        if claimed is not None:
+            return claimed
     import fsspec
 
     try:

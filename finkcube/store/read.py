@@ -1,34 +1,37 @@
-"""Reading a store: which cubes it holds, and opening them lazily.
+"""Reading a store: which cubes it holds, and opening them lazily with xarray.
 
-:func:`list_objects` and :func:`is_complete` read the groups' metadata only.
-:func:`open_store` and :func:`open_cubes` build each cube from its group's consolidated
-metadata and one read of its ``time`` index, the arrays being read on first access
-straight from their chunk files (:mod:`finkcube.store.nodes`); a group they are unsure of is
-opened with xarray. :func:`open_cube` builds its cube the same way, then makes the data
-dask arrays in the stored chunks and reads the small per-epoch coordinates into memory,
-several times faster than xarray's zarr backend opens a group.
+:func:`list_objects`, :func:`is_complete` and :func:`cube_attributes` read the groups'
+metadata only. :func:`open_cube` and :func:`open_cubes` open each cube with xarray's zarr
+backend at its own group, from the group's consolidated metadata (its ``zarr.json``), as
+plain ``xr.open_zarr(f"{store}/{ID}")`` does: one cube costs the same whatever the size of
+the store. Every chunk is read and decoded by zarr-python; finkcube only wraps each array
+in a :class:`CheckedArray` (xarray's backend-array protocol), which checks the cube after
+each read.
 
 Each reads the version of a cube its group's ``zarr.json`` describes, or, while a rewrite
 is being promoted, the complete staged copy (:mod:`finkcube.store.versions`). Every read
 of a cube's files is checked against that document afterwards: a cube rewritten while it
-is read is opened again (up to :data:`~finkcube.store.versions.RETRIES` times), and a lazy
-cube opened before a rewrite and read after it raises
+is opened is opened again (up to :data:`~finkcube.store.versions.RETRIES` times), and a
+lazy cube opened before a rewrite and read after it raises
 :class:`~finkcube.store.versions.CubeChangedError` ("open it again"), never a mix.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+from xarray.indexes import PandasIndex
 
 from finkcube.store.failures import failures
 from finkcube.store.layout import (
-    COMPLETE_ATTR,
     CONSOLIDATED,
+    HIDDEN_ATTRS,
     checked_group,
     complete_meta,
     group_name,
@@ -38,13 +41,16 @@ from finkcube.store.layout import (
     root_meta,
 )
 from finkcube.store.location import META, Store, StoreLike, locate
-from finkcube.store.nodes import fast_cube, groups_metadata, open_group, raw_time
-from finkcube.store.versions import Version, check_unchanged, fingerprint, retrying, settle
+from finkcube.store.versions import Version, check_unchanged, retrying, settle
 
-__all__ = ["is_complete", "list_objects", "open_cube", "open_cubes", "open_group", "open_store"]
-
-# Logged under the public module's name, where users set the store's log level.
-logger = logging.getLogger("finkcube.store.write")
+__all__ = [
+    "CheckedArray",
+    "cube_attributes",
+    "is_complete",
+    "list_objects",
+    "open_cube",
+    "open_cubes",
+]
 
 
 def is_complete(
@@ -69,7 +75,7 @@ def is_complete(
         # A document cut short reads as an interrupted write, as in list_objects.
         meta = loads_or_none(found)
         return marked_complete(meta) or (
-            where.fs.exists(where.path(group)) and group in settle(where, {group: meta})
+            where.exists(group) and group in settle(where, {group: meta})
         )
 
 
@@ -148,10 +154,122 @@ def cube_attributes(
     found = {}
     for group in groups:
         if group in versions:
-            attrs = dict(versions[group].meta.get("attributes", {}))
-            attrs.pop(COMPLETE_ATTR, None)
-            found[int(group)] = attrs
+            attrs = versions[group].meta.get("attributes", {})
+            found[int(group)] = {k: v for k, v in attrs.items() if k not in HIDDEN_ATTRS}
     return found
+
+
+class CheckedArray(BackendArray):
+    """One variable of a cube as xarray's zarr backend opened it, checked after every read.
+
+    Reads go through the variable (zarr-python reads and decodes, xarray applies its CF
+    decoding); each is followed by
+    :func:`~finkcube.store.versions.check_unchanged`, so that a cube rewritten since it was
+    opened raises :class:`~finkcube.store.versions.CubeChangedError` instead of returning
+    another version's values (or a mix). Strings come back as Python ``str`` objects.
+
+    Parameters
+    ----------
+    where : Store
+        The store.
+    source : xarray.Variable
+        The lazily indexed variable of xarray's zarr backend.
+    check : tuple
+        :attr:`finkcube.store.versions.Version.check` of the version opened.
+    """
+
+    def __init__(self, where: Store, source: xr.Variable, check: tuple[str, str, bytes]) -> None:
+        self.where, self.source, self.check = where, source, check
+        self.shape = tuple(source.shape)
+        self.dtype = np.dtype(object) if source.dtype.kind in "TU" else source.dtype
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        with failures(self.where.url, f"reading cube {self.check[0]}"):
+            try:
+                values = _plain(np.asarray(self.source[key].values))
+            except Exception:
+                check_unchanged(self.where, self.check)  # a file replaced midway: say so
+                raise
+            check_unchanged(self.where, self.check)
+        return values
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """Strings as Python ``str`` objects (numpy's StringDType refuses ``.astype(str)``)."""
+    return values.astype(object) if values.dtype.kind in "TU" else values
+
+
+def _lazy(where: Store, zstore: Any, version: Version, eager: bool) -> xr.Dataset:
+    """One version opened by xarray's zarr backend at its folder, its variables checked.
+
+    The indexes are read at the open (xarray builds them); with ``eager`` the other
+    coordinates are read too (through zarr, not dask), then the version is checked once.
+    xarray's in-memory cache is off: a cube held open keeps no pixels it has read.
+    """
+    from zarr.storage import StorePath
+
+    folder = StorePath(zstore, version.prefix)
+    with failures(where.url, f"opening cube {version.group}"):
+        try:
+            # A StorePath is one of zarr's store-likes, which xarray passes to zarr.
+            ds = xr.open_dataset(
+                folder,  # type: ignore[arg-type]
+                engine="zarr",
+                # none for a group plain xarray wrote; never on a store that refuses them
+                consolidated=where.consolidates and CONSOLIDATED in version.meta,
+                chunks=None,
+                cache=False,
+            )
+            variables: dict[str, xr.Variable] = {}
+            indexes = dict(ds.xindexes)
+            for key, var in ds.variables.items():
+                name = str(key)
+                if name in indexes:
+                    if var.dtype.kind in "TU":  # kind, plane: Python strings, as built
+                        var = var.copy(data=_plain(var.values))
+                        indexes[name] = PandasIndex(pd.Index(var.values, dtype=object), name)
+                elif eager and name in ds.coords:
+                    var = var.copy(data=_plain(np.asarray(var.values)))
+                else:
+                    lazy = indexing.LazilyIndexedArray(CheckedArray(where, var, version.check))
+                    var = xr.Variable(var.dims, lazy, var.attrs, var.encoding)
+                variables[name] = var
+        except Exception:
+            check_unchanged(where, version.check)  # rewritten meanwhile: say so, not why
+            raise
+        check_unchanged(where, version.check)
+    # Handed the indexes xarray built at the open: a new Dataset would build them again.
+    coords = xr.Coordinates({n: variables.pop(str(n)) for n in ds.coords}, indexes=indexes)
+    attrs = {k: v for k, v in ds.attrs.items() if k not in HIDDEN_ATTRS}
+    return xr.Dataset(variables, coords, attrs)
+
+
+def _dask_backed(ds: xr.Dataset, where: Store, version: Version, chunks: Any) -> xr.Dataset:
+    """Every data variable as a dask array, in the stored chunks or those asked for.
+
+    ``chunks`` as for :func:`xarray.open_zarr`: None or ``{}`` for the stored chunks, a
+    mapping (dimensions left out keep the stored chunks), or one value for every
+    dimension. Each dask name carries the store, the version's folder, its fingerprint and
+    the chunks: two versions of a cube never share a dask key.
+    """
+    from dask.base import tokenize
+
+    chunked = {}
+    for name, array in ds.data_vars.items():
+        var = array.variable
+        want: Any = dict(zip(var.dims, var.encoding.get("chunks") or var.shape, strict=True))
+        if isinstance(chunks, Mapping):
+            want.update({dim: size for dim, size in chunks.items() if dim in var.dims})
+        elif chunks is not None:
+            want = chunks
+        token = tokenize(where.url, version.prefix, version.check[2], name, want)
+        chunked[name] = var.chunk(want, name=f"{name}-{token}")
+    return ds.assign(chunked)
 
 
 def open_cube(
@@ -163,6 +281,11 @@ def open_cube(
 ) -> xr.Dataset:
     """Open one object's cube lazily (dask-backed): only metadata, indexes and the small
     per-epoch coordinates are read.
+
+    Opened with xarray's zarr backend at the object's group, from the group's own
+    consolidated metadata; its data variables are dask arrays in the stored chunks, and
+    its per-epoch coordinates are read into memory (straight from Zarr, not by dask), so
+    that ``cube.band == "g"`` and ``groupby("band")`` need no compute.
 
     Parameters
     ----------
@@ -206,8 +329,14 @@ def open_cube(
     """
     where = locate(store, storage_options)
     group = group_name(object_id)
-    with failures(where.url, f"opening cube {object_id}"):
-        return retrying(lambda: _open_version(where, group, chunks))
+
+    def once() -> xr.Dataset:
+        with failures(where.url, f"opening cube {object_id}"):
+            version = _version(where, group)
+        lazy = _lazy(where, where.zarr(read_only=True), version, True)
+        return _dask_backed(lazy, where, version, chunks)
+
+    return retrying(once)
 
 
 def _version(where: Store, group: str) -> Version:
@@ -220,139 +349,17 @@ def _version(where: Store, group: str) -> Version:
     return Version(group, group, meta)
 
 
-def _open_version(where: Store, group: str, chunks: Any) -> xr.Dataset:
-    """:func:`open_cube` once: CubeChangedError when the cube changed while being opened."""
-    version = _version(where, group)
-    if chunks is None:
-        fast = _lazy_cubes(where, {group: version}, fallback=False).get(group)
-        if fast is not None:
-            return _dask_backed(fast, version.meta)
-    ds = open_group(where, version.prefix, {} if chunks is None else chunks)
-    check_unchanged(where, version.check)
-    return ds
-
-
-def _dask_backed(ds: xr.Dataset, meta: Mapping[str, Any]) -> xr.Dataset:
-    """A lazy node as :func:`open_cube` gives it: data as dask in the stored chunks, the small
-    per-epoch coordinates read into memory (straight from their chunk files, not by dask)."""
-    members = (meta.get(CONSOLIDATED) or {}).get("metadata", {})
-    loaded, chunked = {}, {}
-    for name, var in ds.variables.items():
-        if name in ds.indexes:
-            continue
-        if name in ds.coords:
-            loaded[name] = var.copy(data=np.asarray(var.values))
-        else:
-            grid = members[name]["chunk_grid"]["configuration"]["chunk_shape"]
-            chunked[name] = var.chunk(dict(zip(var.dims, grid, strict=True)))
-    return ds.assign_coords(loaded).assign(chunked)
-
-
-def open_store(
-    store: StoreLike,
-    *,
-    storage_options: Mapping[str, Any] | None = None,
-    chunks: Any = None,
-) -> xr.DataTree:
-    """Open every complete cube of a store lazily, one node per object.
-
-    Incomplete cubes are left out (logged). With ``chunks=None`` the variables are lazily
-    indexed arrays read on access, and opening costs one small read per object; pass
-    ``chunks={}`` (or dask chunks) for dask-backed nodes like :func:`open_cube`'s.
-
-    Parameters
-    ----------
-    store : str, path or Store
-        A finkcube store.
-    storage_options : mapping, optional
-        Passed to fsspec for URLs.
-    chunks : optional
-        None (lazy, not dask) or dask chunks.
-
-    Returns
-    -------
-    xarray.DataTree
-        The root holds the store's attributes; node ``"ID"`` the cube of diaObjectId ID.
-
-    Raises
-    ------
-    StoreError
-        When ``store`` is not a finkcube store.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from finkcube.names import KINDS
-    >>> from finkcube.cube.assemble import assemble_cube
-    >>> from finkcube.service.decode import stamps_from_arrays
-    >>> from finkcube.store.write import init_store, write_cube
-    >>> cut = stamps_from_arrays(5, {k: np.ones((30, 30), np.float32) for k in KINDS})
-    >>> rec = {"r:diaSourceId": 5, "r:midpointMjdTai": 60000.5, "r:band": "g"}
-    >>> init_store("memory://doc-tree.zarr")
-    >>> write_cube(assemble_cube(42, [rec], {5: cut}), "memory://doc-tree.zarr")
-    >>> tree = open_store("memory://doc-tree.zarr")
-    >>> list(tree.children), tree["42"].cutout.dims
-    (['42'], ('time', 'kind', 'y', 'x', 'plane'))
-    """
-    where = locate(store, storage_options)
-    with failures(where.url, "opening the store"):
-        return retrying(lambda: _open_tree(where, chunks))
-
-
-def _open_tree(where: Store, chunks: Any) -> xr.DataTree:
-    """:func:`open_store` once: CubeChangedError when a cube changed while being opened."""
-    root = root_meta(where)
-    groups = groups_metadata(where, root) if chunks is None else object_groups(where)
-    complete = settle(where, groups)
-    incomplete = [g for g in groups if g not in complete]
-    if incomplete:
-        logger.info("%s: %d incomplete cube(s) left out: %s", where.url, len(incomplete),
-                    ", ".join(incomplete))  # fmt: skip
-    return _tree(where, root, complete, chunks)
-
-
-def _lazy_cubes(
-    where: Store, complete: Mapping[str, Version], *, fallback: bool = True
-) -> dict[str, xr.Dataset]:
-    """Lazy cubes of complete versions, from their metadata and one read of each time index.
-
-    The groups' ``zarr.json`` are read again after the time indexes: CubeChangedError when
-    one changed meanwhile. A group :func:`fast_cube` is unsure of is opened by xarray, or
-    left out without ``fallback``.
-    """
-    keys = {
-        g: f"{v.prefix}/time/c/0"
-        for g, v in complete.items()
-        if raw_time((v.meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time", {}))
-    }
-    times = where.read_many(keys.values())
-    heads = where.read_many(v.head for v in complete.values())
-    for version in complete.values():
-        if fingerprint(loads_or_none(heads.get(version.head))) != fingerprint(version.meta):
-            check_unchanged(where, version.check)  # raises, naming the group
-    nodes = {}
-    for group, version in complete.items():
-        fast = fast_cube(
-            where, version.prefix, version.meta, times.get(keys.get(group, "")), version.check
-        )
-        if fast is not None:
-            nodes[group] = fast
-        elif fallback:
-            nodes[group] = open_group(where, version.prefix, None)
-    return nodes
-
-
 def open_cubes(
     store: StoreLike,
     object_ids: Iterable[int | str],
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> dict[int, xr.Dataset]:
-    """Open many cubes lazily at once: the nodes of :func:`open_store`, for chosen objects.
+    """Open many cubes lazily at once, by id, in the order asked.
 
-    Each cube is built from metadata alone and its arrays are read on access, straight
-    from their chunk files (no dask): the way to hold many cubes open, as
-    :class:`~finkcube.CubeDataset` does. Each object is checked as :func:`open_cube` does.
+    Each cube is opened as :func:`open_cube` opens it and checked the same way, but its
+    variables (per-epoch coordinates included) stay lazily indexed arrays read on access,
+    with no dask: the way to hold many cubes open, as :class:`~finkcube.CubeDataset` does.
 
     Raises
     ------
@@ -365,34 +372,15 @@ def open_cubes(
     wanted = [group_name(oid) for oid in object_ids]
 
     def once() -> dict[int, xr.Dataset]:
-        root = root_meta(where)
-        # A finalised root lists the complete cubes; any other is read from its group.
-        finalised = (root.get(CONSOLIDATED) or {}).get("metadata")
-        groups = groups_metadata(where, root) if finalised else {}
-        unlisted = [g for g in wanted if groups.get(g) is None]
-        raw = where.read_many(f"{g}/{META}" for g in unlisted)
-        groups.update({g: loads_or_none(raw.get(f"{g}/{META}")) for g in unlisted})
-        complete = settle(where, {g: groups.get(g) for g in wanted})
-        for g in wanted:
-            if g not in complete:
-                complete_meta(where, g, groups.get(g))  # raises, saying why
-        return {int(g): node for g, node in _lazy_cubes(where, complete).items()}
+        with failures(where.url, "opening cubes"):
+            root_meta(where)
+            raw = where.read_many(f"{g}/{META}" for g in wanted)
+            groups = {g: loads_or_none(raw.get(f"{g}/{META}")) for g in wanted}
+            complete = settle(where, groups)
+            for g in wanted:
+                if g not in complete:
+                    complete_meta(where, g, groups.get(g))  # raises, saying why
+            zstore = where.zarr(read_only=True)
+        return {int(g): _lazy(where, zstore, complete[g], False) for g in wanted}
 
-    with failures(where.url, "opening cubes"):
-        return retrying(once)
-
-
-def _tree(
-    where: Store, root: Mapping[str, Any], complete: Mapping[str, Version], chunks: Any
-) -> xr.DataTree:
-    """The tree of the complete groups' cubes (see :func:`open_store`)."""
-    if chunks is None:
-        nodes = _lazy_cubes(where, complete)
-    else:
-        nodes = {group: open_group(where, v.prefix, chunks) for group, v in complete.items()}
-        for version in complete.values():
-            check_unchanged(where, version.check)
-    # Attached through ``children``: DataTree.from_dict would copy every node twice more.
-    tree = xr.DataTree(xr.Dataset(attrs=dict(root.get("attributes", {}))))
-    tree.children = {group: xr.DataTree(node) for group, node in nodes.items()}
-    return tree
+    return retrying(once)

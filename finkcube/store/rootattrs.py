@@ -4,9 +4,8 @@ A store's own bookkeeping (how its objects were selected, the sources an ingest 
 of objects that have no cube yet) lives in the root group's ``zarr.json`` attributes,
 where any Zarr tool sees it and none takes it for data, rather than in files of its own
 beside the groups (which zarr, listing the root, would warn about). Writing one replaces
-the root document whole and keeps the other attributes; the root's consolidated metadata
-is dropped, as by any write, until the store is finalised again
-(:func:`~finkcube.store.finalize_store`).
+the root document whole and keeps the other attributes (the catalog's mark among them: a
+root attribute does not make the catalog stale).
 """
 
 from __future__ import annotations

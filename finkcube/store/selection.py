@@ -4,8 +4,7 @@ A build that selects its objects through the service's search endpoints (a cone,
 name) records the selection and the options it built with in the root attribute
 :data:`SELECTIONS_ATTR`, a JSON list with one entry per distinct selection, so that
 ``finkcube update --reselect`` can run the same searches again and build the objects that
-joined since. The root's other attributes are kept; its consolidated metadata is dropped,
-as by any write, until the store is finalised again.
+joined since. The root's other attributes are kept.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import xarray as xr
 from finkcube.store.encoding import chunk_encoding
 from finkcube.store.location import META
 
-__all__ = ["cube_files", "hierarchy_root", "root_document"]
+__all__ = ["cube_files", "root_document"]
 
 #: One consolidation at a time: see :func:`_consolidate`.
 _CONSOLIDATING = threading.Lock()
@@ -42,8 +42,10 @@ def _consolidate(staged: Any, path: str) -> None:
         zarr.consolidate_metadata(staged, path=path, zarr_format=3)
 
 
-def _bytes(staged: Mapping[str, Any], prefix: str = "") -> dict[str, bytes]:
-    return {k: v.to_bytes() for k, v in staged.items() if k.startswith(prefix)}
+def _bytes(staged: dict[str, Any], prefix: str = "") -> dict[str, bytes]:
+    """The files under ``prefix`` as bytes, each zarr buffer dropped once copied (the
+    encoded cube is held once, not twice)."""
+    return {k: staged.pop(k).to_bytes() for k in [k for k in staged if k.startswith(prefix)]}
 
 
 def cube_files(group: str, ds: xr.Dataset) -> dict[str, bytes]:
@@ -91,36 +93,4 @@ def root_document(attributes: Mapping[str, Any]) -> bytes:
 
     staged: dict[str, Any] = {}
     zarr.create_group(MemoryStore(staged), zarr_format=3, attributes=dict(attributes))
-    return staged[META].to_bytes()
-
-
-def hierarchy_root(attributes: Mapping[str, Any], documents: Mapping[str, bytes]) -> bytes:
-    """The root ``zarr.json`` zarr consolidates over the given node documents.
-
-    Parameters
-    ----------
-    attributes : mapping
-        The root group's attributes.
-    documents : mapping of str to bytes
-        The ``zarr.json`` of each node to list, keyed from the root (``"42/zarr.json"``,
-        ``"42/cutout/zarr.json"``): a copy of just the metadata of the nodes wanted, so that
-        zarr's consolidation sees those and nothing else.
-
-    Examples
-    --------
-    >>> import orjson
-    >>> group = root_document({"name": "a"})
-    >>> doc = orjson.loads(hierarchy_root({"v": 1}, {"a/zarr.json": group}))
-    >>> list(doc["consolidated_metadata"]["metadata"]), doc["attributes"]
-    (['a'], {'v': 1})
-    """
-    import zarr
-    from zarr.buffer.cpu import Buffer
-    from zarr.storage import MemoryStore
-
-    staged: dict[str, Any] = {}
-    store = MemoryStore(staged)
-    zarr.create_group(store, zarr_format=3, attributes=dict(attributes))
-    staged.update({key: Buffer.from_bytes(raw) for key, raw in documents.items()})
-    _consolidate(store, "")
     return staged[META].to_bytes()

@@ -1,33 +1,24 @@
 """Summaries of a store and of a cube, as ``finkcube info`` prints them.
 
-Read from the groups' metadata, each cube's ``time`` index and the sizes of the files;
-:func:`cube_summary` also reads the cube's ``band`` coordinate. A group the fast path does
-not understand (no consolidated metadata, a compressed ``time`` array, as plain xarray
-writes it) is read with zarr-python instead.
+Read from the groups' metadata (the catalog rebuilt, as a repair would write it, and
+compared with the store's own) and the sizes of the files; :func:`cube_summary` reads the
+cube's row in its group's ``zarr.json`` (a cube written without one, by an older finkcube
+or plain xarray, is opened to compute it).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from finkcube.names import BAND, CUTOUT_VAR, MISSING_ATTR, PLANES
+from finkcube.store.catalog import INCOMPLETE, OBJECT, build_catalog, read_catalog, row_of
 from finkcube.store.failures import failures
-from finkcube.store.layout import (
-    CONSOLIDATED,
-    STORE_ATTR,
-    checked_group,
-    marked_complete,
-    object_groups,
-    root_meta,
-)
+from finkcube.store.layout import STORE_ATTR, checked_group, root_meta
 from finkcube.store.location import Store, StoreLike, locate
-from finkcube.store.nodes import raw_time
-from finkcube.store.read import open_group
+from finkcube.store.versions import Version
 
 __all__ = ["CubeSummary", "StoreSummary", "cube_summary", "store_summary"]
 
@@ -81,7 +72,9 @@ class StoreSummary:
     layout : int
         The layout version.
     finalized : bool
-        Whether the root holds consolidated metadata (plain xarray opens it quietly).
+        Whether the store's catalog is current: marked so (:func:`~finkcube.store.finalize_store`
+        ran since the last write) and listing what the groups hold; else ``finkcube info
+        --repair`` rewrites it.
     cubes : tuple of CubeSummary
         The complete cubes, by ascending id.
     incomplete : tuple of int
@@ -111,64 +104,36 @@ class StoreSummary:
 def _sizes(where: Store) -> dict[str, int]:
     """Bytes on disk per top-level entry of the store ("" for the root's own files)."""
     sizes: dict[str, int] = {}
-    prefix = where.root + "/"
-    for path, info in where.fs.find(where.root, detail=True).items():
-        relative = str(path)[len(prefix) :] if str(path).startswith(prefix) else ""
-        head = relative.split("/", 1)[0] if "/" in relative else ""
-        sizes[head] = sizes.get(head, 0) + int(info.get("size") or 0)
+    for key, size in where.sizes().items():
+        head = key.split("/", 1)[0] if "/" in key else ""
+        sizes[head] = sizes.get(head, 0) + size
     return sizes
 
 
-def _fast_times(meta: Mapping[str, Any]) -> bool:
-    """Whether the group's ``time`` array is one raw chunk, read here with a plain read."""
-    time = (meta.get(CONSOLIDATED) or {}).get("metadata", {}).get("time")
-    return isinstance(time, dict) and raw_time(time)
+def _time(value: Any) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _facts(
-    where: Store, group: str, meta: Mapping[str, Any], time: bytes | None
-) -> tuple[list[int], np.ndarray | None]:
-    """The shape of the group's ``cutout`` and its times: from the metadata and the raw
-    ``time`` chunk when it has both, else read with zarr-python."""
-    members = (meta.get(CONSOLIDATED) or {}).get("metadata", {})
-    shape = members.get(CUTOUT_VAR, {}).get("shape")
-    if shape is not None and _fast_times(meta):
-        n = int(members["time"]["shape"][0])
-        return list(shape), (np.frombuffer(time, "<f8")[:n] if time else np.empty(0))
-    import zarr
-
-    zgroup = zarr.open_group(where.zarr(read_only=True), path=group, mode="r")
-    members = dict(zgroup.arrays())
-    cutout, times = members.get(CUTOUT_VAR), members.get("time")
-    return (
-        list(cutout.shape) if cutout is not None else [0, 0, 0, 0, 0],
-        np.asarray(times[...], dtype=np.float64) if times is not None else None,
-    )
-
-
-def _summary(
-    group: str, meta: Mapping[str, Any], facts: tuple[list[int], np.ndarray | None], nbytes: int
-) -> CubeSummary:
-    attrs = meta.get("attributes", {})
-    cutout, times = facts
-    n_planes = cutout[-1] if len(cutout) == 5 else 0
+def _summary(object_id: int, row: Mapping[str, Any], nbytes: int) -> CubeSummary:
+    """A cube's summary from its catalog row."""
     return CubeSummary(
-        object_id=int(group),
-        epochs=int(cutout[0]) if cutout else 0,
-        canvas=int(cutout[-2]) if len(cutout) == 5 else 0,
-        planes=tuple(PLANES[:n_planes]),
-        first_mjd=float(times.min()) if times is not None and times.size else None,
-        last_mjd=float(times.max()) if times is not None and times.size else None,
+        object_id=object_id,
+        epochs=int(row.get("epochs") or 0),
+        canvas=int(row.get("canvas") or 0),
+        planes=tuple(str(p) for p in row.get("planes", ())),
+        first_mjd=_time(row.get("first_time")),
+        last_mjd=_time(row.get("last_time")),
         nbytes=nbytes,
-        missing=len(attrs.get(MISSING_ATTR, [])),
-        created=attrs.get("created"),
+        missing=int(row.get("missing") or 0),
+        bands=dict(sorted(row["bands"].items())) if isinstance(row.get("bands"), dict) else None,
+        created=row.get("created") or None,
     )
 
 
 def store_summary(
     store: StoreLike, *, storage_options: Mapping[str, Any] | None = None
 ) -> StoreSummary:
-    """Summarise a store from its metadata (and each cube's time index).
+    """Summarise a store from its groups' metadata, and tell whether its catalog is current.
 
     Raises
     ------
@@ -187,20 +152,30 @@ def store_summary(
     where = locate(store, storage_options)
     with failures(where.url, "summarising the store"):
         root = root_meta(where)
-        groups = object_groups(where)
-        complete = {g: m for g, m in groups.items() if m is not None and marked_complete(m)}
-        times = where.read_many(f"{g}/time/c/0" for g, m in complete.items() if _fast_times(m))
-        sizes = _sizes(where)
-        cubes = tuple(
-            _summary(g, m, _facts(where, g, m, times.get(f"{g}/time/c/0")), sizes.get(g, 0))
-            for g, m in complete.items()
+        stored = read_catalog(where, root)
+        catalog = build_catalog(where)  # the groups themselves: what a repair would write
+        current = stored is not None and all(
+            np.array_equal(stored[name].values, catalog[name].values)
+            for name in (OBJECT, "epochs", "missing")
         )
+        sizes = _sizes(where)
+        columns = {
+            name: catalog[name].values.tolist()
+            for name in ("epochs", "canvas", "planes", "first_time", "last_time", "missing")
+        }
+        created = catalog["created"].values.tolist()
+        cubes = []
+        for i, oid in enumerate(catalog[OBJECT].values.tolist()):
+            row = {name: values[i] for name, values in columns.items()}
+            row["planes"] = [p for p in str(row["planes"]).split(",") if p]
+            row["created"] = created[i]
+            cubes.append(_summary(int(oid), row, sizes.get(str(oid), 0)))
     return StoreSummary(
         store=where.url,
         layout=int(root["attributes"][STORE_ATTR]),
-        finalized=CONSOLIDATED in root,
-        cubes=cubes,
-        incomplete=tuple(int(g) for g in groups if g not in complete),
+        finalized=current,
+        cubes=tuple(cubes),
+        incomplete=tuple(int(g) for g in catalog.attrs.get(INCOMPLETE, [])),
         nbytes=sum(sizes.values()),
     )
 
@@ -211,7 +186,7 @@ def cube_summary(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> CubeSummary:
-    """Summarise one cube, with its epochs per band (reads its coordinates).
+    """Summarise one cube, with its epochs per band (from its group's ``zarr.json``).
 
     Raises
     ------
@@ -221,11 +196,6 @@ def cube_summary(
     where = locate(store, storage_options)
     with failures(where.url, f"summarising cube {object_id}"):
         group, meta = checked_group(where, object_id)
-        ds = open_group(where, group, None)
-        bands = Counter(str(band) for band in ds[BAND].values) if BAND in ds else Counter()
-        found = where.fs.find(where.path(group), detail=True)
-        nbytes = sum(int(info.get("size") or 0) for info in found.values())
-        shape = list(ds[CUTOUT_VAR].shape) if CUTOUT_VAR in ds else [0, 0, 0, 0, 0]
-        times = np.asarray(ds["time"].values, dtype=np.float64) if "time" in ds else None
-        summary = _summary(group, meta, (shape, times), nbytes)
-    return replace(summary, bands=dict(sorted(bands.items())))
+        row = row_of(where, Version(group, group, meta))
+        nbytes = sum(where.sizes(group).values())
+    return _summary(int(group), row, nbytes)

@@ -33,7 +33,7 @@ import orjson
 
 from finkcube.errors import StoreError
 from finkcube.store.layout import CONSOLIDATED, loads_or_none, marked_complete
-from finkcube.store.location import META, Store
+from finkcube.store.location import META, STAGING, Store
 
 __all__ = [
     "RETRIES",
@@ -50,8 +50,8 @@ __all__ = [
     "settle",
 ]
 
-#: The folder of the store's staged copies (not an object id: finkcube's listings skip it).
-STAGING = ".finkcube-staging"
+#: How the files :meth:`~finkcube.store.location.Store.replace` writes aside begin.
+ASIDE = "partial-"
 #: How many times a reader opens a cube again when it was rewritten while being read.
 RETRIES = 5
 #: How many times a write re-uploads a cube whose arrays went missing on the way.
@@ -246,10 +246,11 @@ def repair(where: Store) -> list[str]:
 
     A group whose live ``zarr.json`` is missing or incomplete gets its newest complete
     staged copy promoted (idempotent: a crash during it is repaired the same way); every
-    other staged copy is deleted (its writer died before touching the live group). Called
-    by :func:`~finkcube.store.init_store` (resume) and :func:`~finkcube.store.finalize_store`,
-    which run when no other write is in flight; a copy deleted under a writer still in
-    flight costs nothing (it promotes from memory).
+    other staged copy is deleted (its writer died before touching the live group), and so
+    is every file a killed :meth:`~finkcube.store.location.Store.replace` left aside.
+    Called by :func:`~finkcube.store.init_store` (resume) and
+    :func:`~finkcube.store.finalize_store`, which run when no other write is in flight; a
+    copy deleted under a writer still in flight costs nothing (it promotes from memory).
     """
     copies = _copies(where)
     if not copies:
@@ -274,6 +275,9 @@ def repair(where: Store) -> list[str]:
             break
     for names in copies.values():
         for name in names:
-            _drop(where, f"{STAGING}/{name}")
+            if name.startswith(ASIDE):  # a file a killed Store.replace wrote aside
+                where.remove_files([f"{STAGING}/{name}"])
+            else:
+                _drop(where, f"{STAGING}/{name}")
     _drop_staging_if_empty(where)
     return promoted

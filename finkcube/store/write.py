@@ -1,9 +1,11 @@
-"""Writing a store: create it, write and delete cubes, consolidate its metadata at the end.
+"""Writing a store: create it, write and delete cubes, and write its catalog at the end.
 
 Every document and chunk is produced by xarray and zarr-python
 (:mod:`finkcube.store.staging`) and uploaded here in the order that keeps a store readable
-at every instant: a cube's group ``zarr.json``, which carries the complete mark and the
-group's consolidated metadata, goes last; the root's documents are replaced whole.
+at every instant: a cube's group ``zarr.json``, which carries the complete mark, the
+group's consolidated metadata and its catalog row, goes last; the root's documents are
+replaced whole. The root's metadata is never consolidated: each group holds its own, so
+that plain xarray opens one cube at the same cost in a store of any size.
 """
 
 from __future__ import annotations
@@ -16,23 +18,29 @@ from typing import Any
 import numpy as np  # noqa: F401  (the examples use it)
 import xarray as xr
 
+from finkcube._version import __version__
 from finkcube.errors import StoreRefusedError
 from finkcube.names import KINDS, OBJECT_ID  # noqa: F401  (KINDS: the examples use it)
+from finkcube.store.catalog import build_catalog, cube_row, read_catalog, write_catalog
 from finkcube.store.encoding import check_attrs
 from finkcube.store.failures import failures
 from finkcube.store.layout import (
+    CATALOG_ATTR,
     COMPLETE_ATTR,
     CONSOLIDATED,
+    CURRENT,
+    HIDDEN_ATTRS,
     LAYOUT_VERSION,
+    STALE,
     STORE_ATTR,
+    SUMMARY_ATTR,
+    catalog_current,
     group_name,
-    loads_or_none,
-    marked_complete,
     root_meta,
     store_meta,
 )
 from finkcube.store.location import META, Store, StoreLike, locate
-from finkcube.store.staging import cube_files, hierarchy_root, root_document
+from finkcube.store.staging import cube_files, root_document
 from finkcube.store.versions import STAGING, delete_versions, promote, repair, rewrite
 
 __all__ = [
@@ -48,10 +56,14 @@ logger = logging.getLogger(__name__)
 
 
 def _unfinalize(where: Store, meta: dict[str, Any]) -> None:
-    """Drop the root's consolidated metadata before a change makes it stale (idempotent)."""
-    if CONSOLIDATED in meta:
-        logger.info("%s: dropping the root's consolidated metadata until finalize", where.url)
-        where.replace(META, root_document(meta.get("attributes", {})))
+    """Mark the catalog stale before a change makes it so (idempotent: one write per run).
+
+    A root consolidated by an older finkcube loses its consolidated metadata too.
+    """
+    attrs = dict(meta.get("attributes", {}))
+    if CONSOLIDATED in meta or attrs.get(CATALOG_ATTR) == CURRENT:
+        logger.info("%s: the catalog is stale until finalize", where.url)
+        where.replace(META, root_document({**attrs, CATALOG_ATTR: STALE}))
 
 
 def _leftover(name: str) -> bool:
@@ -69,8 +81,7 @@ def _target(where: Store, overwrite: bool) -> tuple[dict[str, Any] | None, bool]
     where.refuse_unusable()
     meta = store_meta(where)
     occupied = meta is not None or (
-        where.fs.exists(where.root)
-        and not (where.fs.isdir(where.root) and all(map(_leftover, where.names_in(""))))
+        where.exists() and not (where.is_folder() and all(map(_leftover, where.names_in(""))))
     )
     if meta is None and occupied and not overwrite:
         raise StoreRefusedError(
@@ -174,8 +185,7 @@ def init_store(
             logger.warning("%s: replacing what was there (overwrite)", where.url)
             if meta is not None:  # each cube's zarr.json first: readers see it go, not NaN
                 where.remove_files(f"{name}/{META}" for name in where.children())
-            where.fs.rm(where.root, recursive=True)
-            where.fs.invalidate_cache(where.root)
+            where.clear()
         elif where.local and os.path.isdir(where.root):
             for name in where.names_in(""):  # what a creation cut short left
                 if name == STAGING:
@@ -193,16 +203,17 @@ def write_cube(
 ) -> None:
     """Write one cube as the group of its object, replacing any older one.
 
-    A lazy (dask-backed) cube is computed first, as it may read from the group it replaces.
+    The store's catalog is marked stale first (until :func:`finalize_store`). A lazy
+    (dask-backed) cube is computed first, as it may read from the group it replaces.
     xarray then writes it in memory, with the cube's chunks and codecs
     (:mod:`finkcube.store.encoding`), and zarr consolidates the group's metadata. A new
     cube's files are uploaded with the group's ``zarr.json``, which carries
-    ``finkcube_complete`` and the consolidated metadata, last: an interrupted write never
-    reads as complete. An existing cube is replaced through a staged copy
-    (:mod:`finkcube.store.versions`): a crash at any point leaves it at its old or its new
-    version, and readers never see a mix. Different objects of one store may be written at
-    once from threads or processes; two writers of one object leave one of their versions
-    (the last to finish).
+    ``finkcube_complete``, the consolidated metadata and the cube's catalog row
+    (``finkcube_summary``), last: an interrupted write never reads as complete. An existing
+    cube is replaced through a staged copy (:mod:`finkcube.store.versions`): a crash at any
+    point leaves it at its old or its new version, and readers never see a mix. Different
+    objects of one store may be written at once from threads or processes; two writers of
+    one object leave one of their versions (the last to finish).
 
     Parameters
     ----------
@@ -245,12 +256,13 @@ def write_cube(
         if any(var.chunks is not None for var in out.variables.values()):
             # A lazy cube may read from the very group it replaces: read it before deleting.
             out = out.compute()
-        # The complete mark is in the group's zarr.json only, and that goes last.
-        out.attrs = {k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR}
+        # The complete mark is in the group's zarr.json only, and that goes last, with the
+        # cube's catalog row.
+        out.attrs = {k: v for k, v in ds.attrs.items() if k not in HIDDEN_ATTRS}
         out.attrs[COMPLETE_ATTR] = True
+        out.attrs[SUMMARY_ATTR] = cube_row(out)
         files = cube_files(group, out)
-        where.fs.invalidate_cache(where.path(group))
-        if where.fs.exists(where.path(group)):
+        if where.exists(group):
             rewrite(where, group, files)
         else:
             promote(where, group, files, existed=False)
@@ -264,7 +276,8 @@ def delete_cube(
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Delete an object's group, complete or not, and any staged copy of it; nothing
-    happens when there is none. Its ``zarr.json`` goes first: a reader sees it gone.
+    happens when there is none. Its ``zarr.json`` goes first: a reader sees it gone. The
+    store's catalog is marked stale first (until :func:`finalize_store`).
 
     Examples
     --------
@@ -286,30 +299,33 @@ def delete_cube(
         delete_versions(where, group)
 
 
-def _members(where: Store, group: str, meta: Mapping[str, Any]) -> list[str]:
-    """The names of a group's arrays: from its consolidated metadata, else from a listing."""
-    members = (meta.get(CONSOLIDATED) or {}).get("metadata")
-    if isinstance(members, dict) and members:
-        return [str(name) for name in members]
-    where.fs.invalidate_cache(where.path(group))
-    entries = where.fs.ls(where.path(group), detail=True)
-    return [str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] != "file"]
+def finalize_store(
+    store: StoreLike,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    rebuild: bool = False,
+) -> None:
+    """Write the store's catalog, rebuilt from its groups: call once, at the end.
 
+    Puts right what crashed writes left (:func:`repair_store`), then, unless the catalog is
+    current (no write or delete since it was made, and it lists the groups there), rebuilds
+    it from the groups' ``zarr.json`` (each holds its cube's row) and writes it, and marks
+    it current in the root's attributes. Call it when no write is in flight (the builder
+    does, at the end of a build, update or ingest); any later write or delete marks the
+    catalog stale until the next call. Incomplete groups are left out of the catalog.
 
-def finalize_store(store: StoreLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Consolidate the metadata of the complete cubes at the root: call once, at the end.
+    The root's metadata is not consolidated (an older finkcube's consolidation is dropped):
+    plain ``xarray.open_zarr(f"{store}/{ID}")`` opens one cube from its group's own
+    consolidated metadata, at the same cost whatever the number of objects.
 
-    Afterwards plain ``xarray.open_zarr(store, group=ID)`` and
-    ``xarray.open_datatree(store, engine="zarr")`` read the store without a warning, and
-    do not see incomplete groups. Call it when no write is in flight (the builder does, at
-    the end of a build or update); any later write or delete undoes it until the next call.
-
-    The root document is ``zarr.consolidate_metadata``'s own, run over a copy of the
-    metadata of the complete cubes only: run on the store itself, zarr would list the
-    groups whose write never finished as readable (their document lacks only the complete
-    mark), and warn about the folders of writes cut short before their group document
-    (arrays, no group ``zarr.json``). A cube marked complete whose arrays went missing is
-    left out too, with a warning in the log.
+    Parameters
+    ----------
+    store : str, path or Store
+        A finkcube store.
+    storage_options : mapping, optional
+        Passed to fsspec for URLs.
+    rebuild : bool
+        Rebuild and write the catalog even when it is current (``finkcube info --repair``).
 
     Examples
     --------
@@ -320,44 +336,41 @@ def finalize_store(store: StoreLike, *, storage_options: Mapping[str, Any] | Non
     >>> init_store("memory://doc-final.zarr")
     >>> write_cube(assemble_cube(8, [rec], {5: cut}), "memory://doc-final.zarr")
     >>> finalize_store("memory://doc-final.zarr")
-    >>> xr.open_datatree("memory://doc-final.zarr", engine="zarr")["8"].cutout.dims
+    >>> xr.open_zarr("memory://doc-final.zarr/catalog").epochs.values.tolist()
+    [1]
+    >>> xr.open_zarr("memory://doc-final.zarr/8").cutout.dims
     ('time', 'kind', 'y', 'x', 'plane')
     """
     where = locate(store, storage_options)
     with failures(where.url, "finalizing the store"):
         root = root_meta(where)
         repair(where)
-        heads = where.read_many(f"{name}/{META}" for name in where.children())
-        documents: dict[str, bytes] = {}
-        for key, raw in heads.items():
-            group = key.split("/", 1)[0]
-            meta = loads_or_none(raw)
-            if meta is None or not marked_complete(meta):
-                logger.info("%s: incomplete cube %s left out of the consolidated metadata",
-                            where.url, group)  # fmt: skip
-                continue
-            names = [f"{group}/{name}/{META}" for name in _members(where, group, meta)]
-            found = where.read_many(names)
-            if len(found) != len(names):
-                logger.warning("%s: cube %s lost arrays: left out of the consolidated "
-                               "metadata; write it again", where.url, group)  # fmt: skip
-                continue
-            documents.update({key: raw, **found})
-        where.replace(META, hierarchy_root(root.get("attributes", {}), documents))
+        if rebuild or read_catalog(where, root) is None:
+            write_catalog(where, build_catalog(where))
+            attrs = {**root.get("attributes", {}), CATALOG_ATTR: CURRENT}
+            where.replace(META, root_document(attrs))
+            logger.debug("%s: catalog written", where.url)
+        # An Icechunk repository publishes the run here, in one commit.
+        where.commit(f"finkcube {__version__}: {len(where.children())} cube(s)")
 
 
 def repair_store(
-    store: StoreLike, *, storage_options: Mapping[str, Any] | None = None
+    store: StoreLike,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    rebuild_catalog: bool = False,
 ) -> list[int]:
     """Put right what a crashed build or update left; return the objects it promoted.
 
     A rewrite stages the new version of a cube whole before it touches the live group
     (:mod:`finkcube.store.versions`). A crash while the live group was being replaced
     leaves a complete staged copy: it is promoted now. Every other staged copy (a crash
-    before the live group was touched) is deleted. A store whose cubes were written but
-    not finalised (a crash before the end) is finalised. Nothing is written when there is
-    nothing to put right. :func:`init_store` (resume) and :func:`finalize_store` repair the
-    staged copies; call it before planning an update, while no other write is in flight.
+    before the live group was touched) is deleted. A store whose catalog is stale or
+    missing (a crash before the end, or a store of an older finkcube) gets its catalog
+    rebuilt from the groups (:func:`finalize_store`); with ``rebuild_catalog`` it is
+    rebuilt in any case. Nothing is written when there is nothing to put right.
+    :func:`init_store` (resume) and :func:`finalize_store` repair the staged copies; call
+    it before planning an update, while no other write is in flight.
 
     Raises
     ------
@@ -376,7 +389,7 @@ def repair_store(
     with failures(where.url, "repairing the store"):
         root = root_meta(where)
         promoted = [int(group) for group in repair(where)]
-        unfinalised = CONSOLIDATED not in root and where.children()
-    if promoted or unfinalised:
-        finalize_store(where)
+        stale = promoted or not catalog_current(root) or read_catalog(where, root) is None
+    if stale or rebuild_catalog:
+        finalize_store(where, rebuild=rebuild_catalog)
     return promoted
