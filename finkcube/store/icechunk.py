@@ -267,10 +267,6 @@ class IcechunkStore(Store):
         """Every node can hold others."""
         return True
 
-    def folders_in(self, key: str) -> list[str]:
-        """The names of a node's children (a group's arrays)."""
-        return [name for name in self.names_in(key) if name != META]
-
     async def _sizes(self, store: Any, keys: list[str]) -> dict[str, int]:
         import asyncio
 
@@ -283,13 +279,6 @@ class IcechunkStore(Store):
         if store is None:
             return {}
         return _run(self._sizes(store, _run(self._keys(store, key))))
-
-    def name_of(self, key: str) -> str:
-        """The URL of a key and the snapshot read, which names its arrays for dask."""
-        with self.sessions.lock:
-            session = self.sessions.writer or self.sessions.reader
-        snapshot = "" if session is None else f"@{session.snapshot_id}"
-        return f"{self.url}/{key}{snapshot}"
 
     def clear(self) -> None:
         """Delete every node of the store (in the writer's session)."""

@@ -12,7 +12,7 @@ metadata and say what it means (a finkcube store or not, a cube complete or not)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -108,9 +108,12 @@ def marked_complete(meta: Mapping[str, Any] | None) -> bool:
     return bool(meta) and meta.get("attributes", {}).get(COMPLETE_ATTR) is True  # type: ignore[union-attr]
 
 
-def object_groups(where: Store) -> dict[str, dict[str, Any] | None]:
-    """Each object group's metadata (None where it has no ``zarr.json`` yet)."""
-    names = where.children()
+def object_groups(
+    where: Store, names: Iterable[str] | None = None
+) -> dict[str, dict[str, Any] | None]:
+    """Each object group's metadata (None where it has no ``zarr.json`` yet), read in one
+    batch: of the given groups, or of every group the store lists."""
+    names = where.children() if names is None else list(names)
     found = where.read_many(f"{name}/{META}" for name in names)
     return {name: loads_or_none(found.get(f"{name}/{META}")) for name in names}
 

@@ -112,25 +112,12 @@ class Store:
         """Whether a key under the root (the root itself for "") is a folder."""
         return bool(self.fs.isdir(self.path(key) if key else self.root))
 
-    def folders_in(self, key: str) -> list[str]:
-        """The names of the sub-folders of a folder under the root (a group's arrays)."""
-        path = self.path(key)
-        self.fs.invalidate_cache(path)
-        entries = self.fs.ls(path, detail=True)
-        return [
-            str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] != "file"
-        ]
-
     def sizes(self, key: str = "") -> dict[str, int]:
         """The size in bytes of every file under a folder (the whole store for ""), by key."""
         path = self.path(key) if key else self.root
         start = len(self.root) + 1
         found = self.fs.find(path, detail=True)
         return {str(p)[start:]: int(info.get("size") or 0) for p, info in found.items()}
-
-    def name_of(self, key: str) -> str:
-        """The full URL of a key (protocol included), which names its arrays for dask."""
-        return str(self.fs.unstrip_protocol(self.path(key)))
 
     def commit(self, message: str) -> str | None:
         """Publish what was written, for a transactional store (an Icechunk repository):

@@ -32,7 +32,6 @@ from finkcube.store.failures import failures
 from finkcube.store.layout import (
     CONSOLIDATED,
     HIDDEN_ATTRS,
-    checked_group,
     complete_meta,
     group_name,
     loads_or_none,
@@ -144,12 +143,8 @@ def cube_attributes(
     where = locate(store, storage_options)
     with failures(where.url, "reading the cubes' attributes"):
         root_meta(where)
-        if object_ids is None:
-            groups = object_groups(where)
-        else:
-            names = [group_name(oid) for oid in object_ids]
-            raw = where.read_many(f"{name}/{META}" for name in names)
-            groups = {name: loads_or_none(raw.get(f"{name}/{META}")) for name in names}
+        names = None if object_ids is None else [group_name(oid) for oid in object_ids]
+        groups = object_groups(where, names)
         versions = settle(where, groups)
     found = {}
     for group in groups:
@@ -345,8 +340,7 @@ def _version(where: Store, group: str) -> Version:
     found = settle(where, {group: meta}) if meta is None or not marked_complete(meta) else {}
     if group in found:
         return found[group]
-    group, meta = checked_group(where, group)
-    return Version(group, group, meta)
+    return Version(group, group, complete_meta(where, group, meta))
 
 
 def open_cubes(
@@ -374,8 +368,7 @@ def open_cubes(
     def once() -> dict[int, xr.Dataset]:
         with failures(where.url, "opening cubes"):
             root_meta(where)
-            raw = where.read_many(f"{g}/{META}" for g in wanted)
-            groups = {g: loads_or_none(raw.get(f"{g}/{META}")) for g in wanted}
+            groups = object_groups(where, wanted)
             complete = settle(where, groups)
             for g in wanted:
                 if g not in complete:

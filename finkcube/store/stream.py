@@ -120,11 +120,7 @@ def _plan(where: Store, object_ids: Iterable[int | str] | None, variable: str) -
     with failures(where.url, "listing the cubes"):
         root_meta(where)
         ids = parse_ids(object_ids) if object_ids is not None else None
-        if ids is None:
-            groups = object_groups(where)
-        else:
-            raw = where.read_many(f"{i}/{META}" for i in ids)
-            groups = {str(i): loads_or_none(raw.get(f"{i}/{META}")) for i in ids}
+        groups = object_groups(where, None if ids is None else map(str, ids))
         versions = settle(where, groups)
     if ids is None:
         ids = sorted(int(g) for g in versions)

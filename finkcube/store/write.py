@@ -351,7 +351,7 @@ def finalize_store(
             where.replace(META, root_document(attrs))
             logger.debug("%s: catalog written", where.url)
         # An Icechunk repository publishes the run here, in one commit.
-        where.commit(f"finkcube {__version__}: {len(where.children())} cube(s)")
+        where.commit(f"finkcube {__version__}: finalize_store")
 
 
 def repair_store(
