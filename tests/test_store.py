@@ -117,6 +117,9 @@ def test_layout_chunks_and_codecs(store: str) -> None:
     assert any(type(c).__name__ == "BloscCodec" for c in cutout.compressors)
     assert group["9"]["psf"].chunks[1:] == group["9"]["psf"].shape[1:]
     assert group["9"]["time"].compressors == ()
+    # Numeric per-epoch arrays are stored raw, text ones with zarr's default codec.
+    assert group["9"]["diaSourceId"].compressors == ()
+    assert group["9"]["band"].compressors != ()
     assert group.attrs[STORE_ATTR] == 1
 
 

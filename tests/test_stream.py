@@ -56,6 +56,17 @@ def test_every_cube_in_id_order_with_open_cubes_values(
         assert array.flags.writeable
 
 
+def test_attributes_and_arrays_in_one_pass_equal_plain_zarr(store: str) -> None:
+    from finkcube.store.stream import read_with_attributes
+
+    got = read_with_attributes(store, [1000, 7], variable="diaSourceId", threads=1)
+    assert sorted(got) == [7, 1000]
+    root = zarr.open_group(store, mode="r")  # the oracle: zarr-python alone
+    for oid, (attrs, ids) in got.items():
+        assert attrs == dict(root[str(oid)].attrs)
+        np.testing.assert_array_equal(ids, root[str(oid)]["diaSourceId"][...])
+
+
 def test_chosen_objects_come_in_the_order_asked(store: str) -> None:
     got = [oid for oid, _ in iter_cutouts(store, ["1000", 7, 33])]
     assert got == [1000, 7, 33]

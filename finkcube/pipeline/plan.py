@@ -33,9 +33,10 @@ from finkcube.store import (
     Store,
     check_store,
     cube_attributes,
-    iter_cutouts,
     list_objects,
+    open_store,
 )
+from finkcube.store.stream import read_with_attributes
 
 __all__ = ["Plan", "plan_build", "plan_update", "stored_url", "update_targets"]
 
@@ -123,8 +124,9 @@ def plan_build(
 
 
 def update_targets(store: Store, object_ids: Iterable[int | str] | None) -> list[int]:
-    """The objects to update: the given ones (each must have a complete cube), or all."""
-    existing = list_objects(store)
+    """The objects to update: the given ones (each must have a complete cube), or all, as
+    the store's catalog lists them (one read, after :func:`~finkcube.store.repair_store`)."""
+    existing = open_store(store).ids
     ids = existing if object_ids is None else parse_ids(object_ids)
     unknown = sorted(set(ids) - set(existing))
     if unknown:
@@ -145,20 +147,19 @@ def _known(
     now: dt.datetime,
 ) -> dict[int, _Known]:
     """What an update needs to know of each cube (:data:`_Known`), without opening one: the
-    groups' attributes (one batch of reads of their ``zarr.json``) and their ``diaSourceId``
-    arrays (read many at once by :func:`~finkcube.store.iter_cutouts`)."""
-    attrs = cube_attributes(store, ids)
-    held = dict(iter_cutouts(store, ids, variable=SOURCE_ID, threads=max(1, min(workers, 4))))
+    groups' attributes and their ``diaSourceId`` arrays, from one read of each group's
+    ``zarr.json`` (:func:`~finkcube.store.stream.read_with_attributes`)."""
+    stored = read_with_attributes(store, ids, variable=SOURCE_ID, threads=min(workers, 4))
     known: dict[int, _Known] = {}
     for oid in ids:
-        cube = attrs[oid]
+        cube, held = stored[oid]
         gone = {int(s) for s in cube.get(MISSING_ATTR, [])}
         gone -= due(cube, now, retry_after)  # asked again: listed as new
         columns = tuple(bare_column(c) for c in cube[COLUMNS_ATTR])
-        sources = {int(s) for s in held[oid].tolist()}
+        sources = {int(s) for s in held.tolist()}
         forced = bool(cube.get(FP_ATTR, False))
         planes = cube.get("planes", "data")
-        known[oid] = (int(held[oid].size), planes, columns, sources | gone, forced)
+        known[oid] = (int(held.size), planes, columns, sources | gone, forced)
     return known
 
 

@@ -10,9 +10,11 @@ Compression: Blosc LZ4, no shuffle, chosen for reads. Float32 sky noise hardly c
 what any codec removes is mostly the NaN padding of small stamps on a common canvas, so
 decoding speed matters more than ratio: zstd with shuffle stores a few per cent less but
 decodes an order of magnitude slower, and shuffle made both codecs larger here
-(``benchmarks/run.py`` measures them). The ``time`` coordinate is one uncompressed chunk,
-which lets :func:`finkcube.store.open_store` read every object's index with one plain read
-each; the other per-epoch coordinates are one chunk each, with zarr's default codec.
+(``benchmarks/run.py`` measures them). The per-epoch coordinates are one chunk each. The
+numeric ones (``time``, ``diaSourceId``, fluxes, ...) are stored uncompressed: 8 bytes an
+epoch, which no codec makes much smaller, and whose decoding doubled the time zarr takes to
+read one (an update reads every cube's ``diaSourceId``). The text ones (``band``, the WCS
+headers, which compress several times) keep zarr's default codec.
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ def chunk_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         shape = tuple(var.shape)
-        if name == "time":
-            encoding[str(name)] = {"chunks": shape, "compressors": None}
-        elif name in (CUTOUT_VAR, PSF_VAR, ALIGNED_VAR, ALIGNED_PSF_VAR):
+        if name in (CUTOUT_VAR, PSF_VAR, ALIGNED_VAR, ALIGNED_PSF_VAR):
             epoch = var.dtype.itemsize * int(np.prod(shape[1:]))
             steps = max(1, min(shape[0], CHUNK_BYTES // max(epoch, 1)))
             encoding[str(name)] = {"chunks": (steps, *shape[1:]), "compressors": (blosc,)}
+        elif var.dtype.kind in "biuf":
+            encoding[str(name)] = {"chunks": shape or None, "compressors": None}
         else:
             encoding[str(name)] = {"chunks": shape or None}
     return encoding

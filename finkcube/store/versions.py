@@ -22,6 +22,7 @@ what a crash left: it promotes the newest complete staged copy of a group whose 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 import uuid
@@ -75,7 +76,7 @@ def retrying(action: Callable[[], _T]) -> _T:
     return action()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Version:
     """One complete version of a cube: where its files are, and its group metadata.
 
@@ -98,9 +99,10 @@ class Version:
         """The key of its group ``zarr.json``."""
         return f"{self.prefix}/{META}"
 
-    @property
+    @functools.cached_property
     def check(self) -> tuple[str, str, bytes]:
-        """What :func:`check_unchanged` needs: the group, the head's key, the fingerprint."""
+        """What :func:`check_unchanged` needs: the group, the head's key, the fingerprint
+        (made once: every read of the version checks against it)."""
         return self.group, self.head, fingerprint(self.meta)
 
 
