@@ -16,7 +16,10 @@ def add_export_parser(sub: Any) -> None:
 
     p = sub.add_parser("export", help="write a store's stamps as one training set for ML")
     p.add_argument("store", metavar="STORE")
-    p.add_argument("out", metavar="OUT", help="the training set to write (Zarr v3)")
+    p.add_argument(
+        "out", metavar="OUT",
+        help="the training set to write: a Zarr v3 path or URL, or icechunk://PATH",
+    )  # fmt: skip
     p.add_argument("--preset", help=f"published preprocessing: {', '.join(sorted(PRESETS))}")
     p.add_argument(
         "--channels", metavar="LIST",
@@ -29,6 +32,10 @@ def add_export_parser(sub: Any) -> None:
     p.add_argument("--mask", action="store_true", default=None, help="add NaN-mask channels")
     p.add_argument("--labels", metavar="FILE", help="CSV or Parquet: diaObjectId,label")
     p.add_argument("--overwrite", action="store_true", help="replace what is at OUT")
+    p.add_argument(
+        "--tag", metavar="NAME",
+        help="name the export's commit in an Icechunk OUT (icechunk://PATH), for good",
+    )  # fmt: skip
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -47,6 +54,7 @@ def run_export(args: argparse.Namespace) -> int:
         mask=args.mask,
         labels=args.labels,
         overwrite=args.overwrite,
+        tag=args.tag,
     )
     print(report.summary())
     return EXIT_OK

@@ -76,7 +76,8 @@ class CubeDataset:
     Parameters
     ----------
     store : str or pathlib.Path
-        A finkcube Zarr store (local path or fsspec URL).
+        A finkcube store or a training set (a path, fsspec or ``icechunk://`` URL), or
+        a training set's zarr store (an Icechunk session's ``store``: a tagged set).
     object_ids : iterable of int, optional
         The objects to use, in this order; default: every complete object of the store.
     kinds : sequence of str

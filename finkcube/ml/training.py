@@ -13,7 +13,11 @@
   for a NaN-mask channel (1.0 where the pixel was blank or padding);
 - attributes: ``finkcube_training_set`` (the layout version, written last, so that an
   interrupted export is never taken for a training set), ``preset``, ``options`` (JSON),
-  ``source_store`` and ``finkcube_version``.
+  ``source_store`` (with ``source_snapshot`` when it is an Icechunk repository) and
+  ``finkcube_version``.
+
+An Icechunk repository (``icechunk://PATH``) takes the whole set as one commit, named for
+good by ``tag=`` (:mod:`finkcube.ml.output`).
 
 Plain ``xarray.open_zarr(out)`` and ``zarr.open_group(out)`` open it without a warning;
 :class:`finkcube.ml.CubeDataset` reads it item by item. Memory holds one object's cube and
@@ -37,7 +41,6 @@ import json
 import logging
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -51,6 +54,7 @@ from finkcube.cube.columns import as_str
 from finkcube.errors import InputError
 from finkcube.ids import parse_ids
 from finkcube.ml.labels import LABEL, label_arrays, load_labels
+from finkcube.ml.output import Output
 from finkcube.ml.presets import NORMALISERS, PRESETS, channel_names, parse_channel
 from finkcube.names import BAND, CUTOUT_VAR, DIMS, KINDS, OBJECT_ID, SIDE, SOURCE_ID
 
@@ -84,13 +88,19 @@ class ExportReport:
     objects: int
     channels: tuple[str, ...]
     size: int
+    #: The Icechunk commit that holds the set, and the tag naming it (None otherwise).
+    snapshot: str | None = None
+    tag: str | None = None
 
     def summary(self) -> str:
         """One line for the command line."""
-        return (
+        line = (
             f"{self.path}: {self.samples} samples of {len(self.channels)}x{self.size}x"
             f"{self.size} from {self.objects} objects"
         )
+        if self.snapshot is not None:
+            line += f", commit {self.snapshot}" + (f" tagged {self.tag!r}" if self.tag else "")
+        return line
 
 
 def _epochs(n: int, epochs: str | int) -> slice:
@@ -190,7 +200,7 @@ def _samples(
 class _Writer:
     """Appends samples to the output in whole chunks (the rest carried to the next write)."""
 
-    def __init__(self, out: str, channels: list[str], size: int, attrs: dict[str, Any]) -> None:
+    def __init__(self, out: Any, channels: list[str], size: int, attrs: dict[str, Any]) -> None:
         self.out, self.channels, self.attrs = out, channels, attrs
         per_sample = 4 * len(channels) * size * size
         self.chunk = max(1, CHUNK_BYTES // per_sample)
@@ -233,19 +243,6 @@ class _Writer:
         self.written += len(stamps)
 
 
-def _finish(out: str) -> None:
-    """Mark the output complete, then consolidate its metadata (quietly: see below)."""
-    import zarr
-
-    group = zarr.open_group(out, mode="r+")
-    group.attrs[TRAINING_SET_ATTR] = LAYOUT
-    # zarr warns at every call that consolidated metadata is not yet in the Zarr v3
-    # specification; it is what lets plain xarray open the output quietly, in one read.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Consolidated metadata is currently", UserWarning)
-        zarr.consolidate_metadata(out, zarr_format=3)
-
-
 def export(
     store: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -260,6 +257,7 @@ def export(
     labels: Mapping[Any, Any] | str | os.PathLike[str] | None = None,
     object_ids: Iterable[int | str] | None = None,
     overwrite: bool = False,
+    tag: str | None = None,
 ) -> ExportReport:
     """Write the stamps of a store as one fixed-size training set (see the module's layout).
 
@@ -272,7 +270,9 @@ def export(
     store : str or path
         A finkcube store.
     out : str or path
-        The training set to write (a Zarr v3 group; a path or fsspec URL).
+        The training set to write: a Zarr v3 group (a path or fsspec URL), or an Icechunk
+        repository (``icechunk://PATH``, ``icechunk+s3://BUCKET/PREFIX``), written in one
+        commit.
     preset : str, optional
         A name of :data:`finkcube.ml.presets.PRESETS` (``"alerce"``,
         ``"rubin-reliability"``, ``"btsbot"``): its channels, size, normalisation and mask
@@ -296,7 +296,10 @@ def export(
     object_ids : iterable of int, optional
         The objects, in this order (default: every complete cube, ascending id).
     overwrite : bool
-        Replace what is at ``out``.
+        Replace what is at ``out`` (in a repository: a new commit, earlier ones kept).
+    tag : str, optional
+        Name the export's commit in an Icechunk ``out``: ``repo.readonly_session(tag=tag)``
+        reads this very training set for good.
 
     Returns
     -------
@@ -307,11 +310,10 @@ def export(
     ------
     InputError
         For a bad option, preset or label file, labels that do not match the objects, an
-        ``out`` that exists (without ``overwrite``), or nothing to export.
+        ``out`` that exists (without ``overwrite``), a tag without an Icechunk ``out`` or
+        one it already has, or nothing to export.
     """
-    import fsspec
-
-    from finkcube.store import list_objects, open_cube
+    from finkcube.store import IcechunkStore, list_objects, locate, open_cube
 
     chosen = None
     if preset is not None:
@@ -331,7 +333,8 @@ def export(
     mask = bool(mask) if mask is not None else bool(chosen and chosen.mask)
     if fill is not None and not math.isfinite(fill):
         raise InputError(f"fill must be a finite number or None, got {fill!r}")
-    ids = list_objects(store) if object_ids is None else parse_ids(object_ids)
+    source = locate(store)  # once: an Icechunk source is read in one snapshot
+    ids = list_objects(source) if object_ids is None else parse_ids(object_ids)
     by_id = load_labels(labels) if labels is not None else None
     if by_id is not None:
         missing = [i for i in ids if i not in by_id]
@@ -343,21 +346,24 @@ def export(
                 else (f"{len(unknown)} labelled id(s) not exported, e.g. {unknown[0]}")
             )
             raise InputError(f"labels do not match the objects of {store}: {bad}")
-    out = os.fspath(out)
-    fs, where = fsspec.core.url_to_fs(out)
-    if fs.exists(where) and not overwrite:
-        raise InputError(f"{out} already exists: pass overwrite=True (--overwrite) to replace it")
+    output = Output(out, tag)
+    if output.exists() and not overwrite:
+        raise InputError(
+            f"{output.url} already exists: pass overwrite=True (--overwrite) to replace it"
+        )
     pairs = [parse_channel(c) for c in names]
     all_channels = [*names, *(f"{c}{MASK_SUFFIX}" for c in names if mask)]
     options = {"channels": list(names), "size": size, "epochs": epochs, "fill": fill,
                "mask": mask, "normalise": getattr(function, "__name__", None)}  # fmt: skip
     attrs = {"preset": preset or "", "options": json.dumps(options),
              "source_store": os.fspath(store), "finkcube_version": __version__}  # fmt: skip
+    if isinstance(source, IcechunkStore) and source.snapshot is not None:
+        attrs["source_snapshot"] = source.snapshot
     label_of = label_arrays(by_id, ids) if by_id is not None else None
-    writer = _Writer(out, all_channels, size, attrs)
+    writer = _Writer(output.target, all_channels, size, attrs)
     for oid in ids:
         stamps, rows = _samples(
-            open_cube(store, oid), oid, pairs, size, epochs, function, fill, mask
+            open_cube(source, oid), oid, pairs, size, epochs, function, fill, mask
         )
         if label_of is not None:
             rows[LABEL] = np.repeat(label_of[oid], len(stamps))
@@ -365,6 +371,8 @@ def export(
     writer.flush()
     if writer.written == 0:
         raise InputError(f"nothing to export: no epoch of any object of {store}")
-    _finish(out)
-    logger.info("wrote %d samples to %s", writer.written, out)
-    return ExportReport(out, writer.written, len(ids), tuple(all_channels), size)
+    message = f"finkcube {__version__}: export of {writer.written} samples from {store}"
+    snapshot = output.finish({TRAINING_SET_ATTR: LAYOUT}, message)
+    logger.info("wrote %d samples to %s", writer.written, output.url)
+    return ExportReport(output.url, writer.written, len(ids), tuple(all_channels), size,
+                        snapshot, tag)  # fmt: skip

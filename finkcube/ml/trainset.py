@@ -21,6 +21,7 @@ import numpy as np
 
 from finkcube.errors import InputError
 from finkcube.ml.labels import LABEL
+from finkcube.ml.output import open_group
 from finkcube.ml.training import SAMPLE, STAMPS, TRAINING_SET_ATTR
 from finkcube.names import BAND, OBJECT_ID, SOURCE_ID
 
@@ -28,9 +29,7 @@ __all__ = ["TrainingSet", "is_training_set"]
 
 
 def _open_group(path: Any, storage_options: dict[str, Any] | None = None) -> Any:
-    import zarr
-
-    return zarr.open_group(path, mode="r", storage_options=storage_options)
+    return open_group(path, storage_options)
 
 
 def is_training_set(path: Any, storage_options: dict[str, Any] | None = None) -> bool:

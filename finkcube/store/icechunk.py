@@ -292,6 +292,22 @@ class IcechunkStore(Store):
         names = self.names_in("")
         return sorted((n for n in names if n.isdigit() and n == str(int(n))), key=int)
 
+    @property
+    def snapshot(self) -> str | None:
+        """The snapshot this store reads: pinned at its first read, moved by its commits."""
+        self._store(write=False)
+        reader = self.sessions.reader
+        return None if reader is None else str(reader.snapshot_id)
+
+    def tags(self) -> set[str]:
+        """The repository's tags (none before it is created)."""
+        repo = self._repo(create=False)
+        return set(repo.list_tags()) if repo is not None else set()
+
+    def tag(self, name: str, snapshot: str) -> None:
+        """Name a snapshot for good (Icechunk's tags never move)."""
+        self._repo(create=False).create_tag(name, snapshot_id=snapshot)
+
     def commit(self, message: str) -> str | None:
         """Commit the writer's changes, rebased on commits made meanwhile when they touch
         other nodes; the new snapshot's id, or None when there was nothing to commit.
