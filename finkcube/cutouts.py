@@ -38,7 +38,8 @@ class Stamp:
     psf : numpy.ndarray or None, optional
         The PSF image at the source (float64, 2-D, its own shape); FITS only.
     header : str or None, optional
-        The primary HDU's header cards (``astropy.io.fits.Header.tostring()``); FITS only.
+        The primary HDU's header cards, as the file holds them (what
+        ``astropy.io.fits.Header.tostring()`` gives); FITS only.
 
     Examples
     --------

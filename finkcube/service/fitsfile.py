@@ -111,7 +111,7 @@ def decode_fits(content: bytes, *, kind: str, source_id: int) -> Stamp:
     what = f"{kind} FITS cutout of diaSourceId {source_id}"
     if not looks_like_fits(content):
         raise DecodeError(f"{what} is not a FITS file: {quote_body(content)}")
-    announced, images = _walk_headers(content)
+    announced, images, primary_end = _walk_headers(content)
     _check_images(images, what)
     if announced > len(content):
         raise DecodeError(
@@ -119,9 +119,12 @@ def decode_fits(content: bytes, *, kind: str, source_id: int) -> Stamp:
         )
     from astropy.io import fits  # astropy.io.fits is slow to import; only FITS needs it
 
+    # The primary header's cards as the file holds them: what astropy's Header.tostring()
+    # gives, without rendering every card again.
+    header = content[:primary_end].decode("ascii", "replace")
     try:
         with fits.open(io.BytesIO(content), ignore_missing_simple=True) as hdul:
-            return _stamp_from_hdul(hdul, kind=kind, what=what)
+            return _stamp_from_hdul(hdul, kind=kind, what=what, header=header)
     except DecodeError:
         raise
     except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
@@ -147,15 +150,16 @@ def _check_images(images: list[tuple[str, tuple[int, ...]]], what: str) -> None:
             )
 
 
-def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
+def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]], int]:
     """Return how many bytes the FITS headers in ``content`` announce (headers + data),
-    and each HDU's ``EXTNAME`` and image shape (``ZNAXISn`` for a compressed image).
+    each HDU's ``EXTNAME`` and image shape (``ZNAXISn`` for a compressed image), and where
+    the primary header ends (its END card's block included).
 
     Walking the headers ourselves finds a truncated file before astropy does (astropy only
     warns about it, and a warnings filter is not thread-safe), and an image too large
     before its data is allocated (astropy sizes a compressed image only on decompressing).
     """
-    pos, size = 0, len(content)
+    pos, size, primary_end = 0, len(content), 0
     images: list[tuple[str, tuple[int, ...]]] = []
     while pos < size and _FITS_CARD.match(content, pos):
         cards: dict[bytes, int] = {}
@@ -164,7 +168,7 @@ def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]
             block = content[pos : pos + _FITS_BLOCK]
             pos += _FITS_BLOCK
             if len(block) < _FITS_BLOCK:
-                return pos, images
+                return pos, images, primary_end or pos
             ended = False
             for start in range(0, _FITS_BLOCK, 80):
                 card = block[start : start + 80]
@@ -186,6 +190,7 @@ def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]
                     name = text.group(1).decode("ascii", "replace").strip().upper()
             if ended:
                 break
+        primary_end = primary_end or pos
         if compressed or not table:  # an image: its shape, numpy's axis order
             prefix = b"ZNAXIS" if compressed else b"NAXIS"
             axes = range(min(cards.get(prefix, 0), _MAX_AXES), 0, -1)
@@ -199,10 +204,10 @@ def _walk_headers(content: bytes) -> tuple[int, list[tuple[str, tuple[int, ...]]
         nbytes = abs(cards.get(b"BITPIX", 8)) // 8
         data = nbytes * cards.get(b"GCOUNT", 1) * (cards.get(b"PCOUNT", 0) + pixels)
         pos += -(-data // _FITS_BLOCK) * _FITS_BLOCK  # data padded to whole blocks
-    return pos, images
+    return pos, images, primary_end
 
 
-def _stamp_from_hdul(hdul: Any, *, kind: str, what: str) -> Stamp:
+def _stamp_from_hdul(hdul: Any, *, kind: str, what: str, header: str) -> Stamp:
     primary = hdul[0]
     data = primary.data
     if data is None or data.ndim != 2:
@@ -217,7 +222,7 @@ def _stamp_from_hdul(hdul: Any, *, kind: str, what: str) -> Stamp:
     psf = None
     if PSF_EXTNAME in names and names[PSF_EXTNAME].data is not None:
         psf = np.array(names[PSF_EXTNAME].data, dtype=_NATIVE_F64)
-    return Stamp(kind=kind, planes=planes, psf=psf, header=primary.header.tostring())
+    return Stamp(kind=kind, planes=planes, psf=psf, header=header)
 
 
 def _variance(hdu: Any) -> np.ndarray:
