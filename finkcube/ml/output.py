@@ -79,11 +79,6 @@ class Output:
             )
 
     @property
-    def consolidates(self) -> bool:
-        """Whether the group's metadata is consolidated (Icechunk's snapshot holds it all)."""
-        return self._repo is None
-
-    @property
     def target(self) -> Any:
         """What :meth:`xarray.Dataset.to_zarr` writes to: the path, or the session's store."""
         return self.url if self._repo is None else self._repo.zarr(read_only=False)
