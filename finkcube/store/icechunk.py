@@ -125,6 +125,12 @@ class IcechunkStore(Store):
         return False
 
     @property
+    def streams(self) -> bool:
+        """False: every cube is written from memory into the session (a commit publishes
+        it whole, so nothing is gained by staging it in the repository)."""
+        return False
+
+    @property
     def remote(self) -> bool:
         """No folders to tidy, as on an object store."""
         return True
@@ -158,8 +164,11 @@ class IcechunkStore(Store):
                 self.sessions.reader = repo.readonly_session(branch=self.branch)
             return self.sessions.reader.store
 
-    def zarr(self, *, read_only: bool) -> Any:
-        """The session's zarr store (a repository is created by the first write)."""
+    def zarr(self, *, read_only: bool, key: str = "") -> Any:
+        """The session's zarr store (a repository is created by the first write); of the
+        root only (cubes are never staged in a repository: :attr:`streams`)."""
+        if key:
+            raise ValueError("an Icechunk store has no zarr store of a folder")
         found = self._store(write=not read_only)
         if found is None:
             raise StoreError(f"{self.url}: no Icechunk repository there yet")
@@ -210,6 +219,11 @@ class IcechunkStore(Store):
     def replace(self, key: str, data: bytes) -> None:
         """Put one key (a session makes every write atomic at commit)."""
         self.upload({key: data})
+
+    def copy_files(self, pairs: Mapping[str, str]) -> None:
+        """Copy keys, each ``source: target``, through the writable session."""
+        found = self.read_many(pairs)
+        self.upload({target: found[source] for source, target in pairs.items()})
 
     async def _keys(self, store: Any, node: str) -> list[str]:
         """Every key under a node ("" for the root); none when there is no such node

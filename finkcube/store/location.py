@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -23,6 +22,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from finkcube.errors import InputError, StoreError, StoreRefusedError
+from finkcube.store.localfiles import link_files, read_files, write_aside, write_files
 
 __all__ = ["META", "STAGING", "Store", "StoreLike", "locate"]
 
@@ -86,6 +86,13 @@ class Store:
         return True
 
     @property
+    def streams(self) -> bool:
+        """Whether a large cube is written by zarr a chunk at a time into a staged copy in
+        the store, then copied into place (:mod:`finkcube.store.staged`), rather than
+        encoded whole in memory first."""
+        return True
+
+    @property
     def remote(self) -> bool:
         """Whether each file access is a round trip (an object store, not disk or memory)."""
         from fsspec.implementations.memory import MemoryFileSystem
@@ -129,12 +136,15 @@ class Store:
         self.fs.rm(self.root, recursive=True)
         self.fs.invalidate_cache(self.root)
 
-    def zarr(self, *, read_only: bool) -> Any:
-        """zarr-python's store of the root: its ``LocalStore`` on disk, ``FsspecStore`` else."""
+    def zarr(self, *, read_only: bool, key: str = "") -> Any:
+        """zarr-python's store of the root (or of the folder ``key`` under it): its
+        ``LocalStore`` on disk, ``FsspecStore`` else."""
         from zarr.storage import FsspecStore, LocalStore
 
         if self.local:
-            return LocalStore(self.root, read_only=read_only)
+            return LocalStore(self.path(key) if key else self.root, read_only=read_only)
+        if key:
+            return FsspecStore.from_mapper(self.fs.get_mapper(self.path(key)), read_only=read_only)
         return FsspecStore.from_url(
             self.url, storage_options=dict(self.options) or None, read_only=read_only
         )
@@ -157,14 +167,7 @@ class Store:
         the cost of reading a small chunk.
         """
         if self.local:
-            found = {}
-            for part in parts:
-                try:
-                    with open(self.path(part), "rb") as file:
-                        found[part] = file.read()
-                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                    continue
-            return found
+            return read_files({part: self.path(part) for part in parts})
         wanted = {self.path(p): p for p in parts}
         if not wanted:
             return {}
@@ -179,22 +182,7 @@ class Store:
         if not self.local:
             self.fs.pipe({self.path(k): v for k, v in files.items()})
             return
-        made: set[str] = set()
-        for key, data in files.items():
-            path = self.path(key)
-            folder = os.path.dirname(path)
-            for attempt in range(3):  # another writer may remove an emptied folder meanwhile
-                if folder not in made:
-                    os.makedirs(folder, exist_ok=True)
-                    made.add(folder)
-                try:
-                    with open(path, "wb") as file:
-                        file.write(data)
-                    break
-                except FileNotFoundError:
-                    made.discard(folder)
-                    if attempt == 2:
-                        raise
+        write_files((self.path(key), data) for key, data in files.items())
 
     def replace(self, key: str, data: bytes) -> None:
         """Put one file whole, replacing the old one: a kill never leaves it half written.
@@ -203,30 +191,30 @@ class Store:
         over the old one (object stores put whole objects anyway): what a killed write
         leaves is never inside a Zarr node, where plain zarr would warn about it, and is
         deleted by the next repair of the store (:func:`~finkcube.store.versions.repair`).
-        Written again when another process removed the file written aside or its folder.
         """
-        path = self.path(key)
         if not self.local:
-            self.fs.pipe_file(path, data)
+            self.fs.pipe_file(self.path(key), data)
             return
-        folder = self.path(STAGING)
-        for attempt in range(3):
-            partial = os.path.join(folder, f"partial-{uuid.uuid4().hex}")  # versions.ASIDE
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.makedirs(folder, exist_ok=True)
-                with open(partial, "wb") as file:
-                    file.write(data)
-                os.replace(partial, path)
-                return
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-            finally:
-                if os.path.exists(partial):
-                    os.unlink(partial)
-                with contextlib.suppress(OSError):  # not empty: other writes in flight
-                    os.rmdir(folder)
+
+        def write(partial: str) -> None:
+            with open(partial, "wb") as file:
+                file.write(data)
+
+        write_aside(self.path(key), self.path(STAGING), write)
+
+    def copy_files(self, pairs: Mapping[str, str]) -> None:
+        """Copy files under the root, each ``source: target`` (keys), a target replaced whole.
+
+        On local disk each target is a hard link to its source, made aside and renamed into
+        place as :meth:`replace` does (no byte is copied; a plain copy where the file system
+        has no links); on an object store, concurrent server-side copies.
+        """
+        if not self.local:
+            if pairs:
+                self.fs.copy([self.path(s) for s in pairs], [self.path(t) for t in pairs.values()])
+            return
+        moves = ((self.path(s), self.path(t)) for s, t in pairs.items())
+        link_files(moves, self.path(STAGING))
 
     def remove(self, key: str) -> None:
         """Delete a folder under the root and all it holds; nothing happens if there is none.

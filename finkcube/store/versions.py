@@ -26,7 +26,7 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -43,12 +43,15 @@ __all__ = [
     "Version",
     "check_unchanged",
     "delete_versions",
+    "discard_older",
     "fingerprint",
     "promote",
+    "promote_staged",
     "repair",
     "retrying",
     "rewrite",
     "settle",
+    "stage_name",
 ]
 
 #: How the files :meth:`~finkcube.store.location.Store.replace` writes aside begin.
@@ -159,23 +162,29 @@ def settle(where: Store, groups: Mapping[str, dict[str, Any] | None]) -> dict[st
     return found
 
 
-def promote(where: Store, group: str, files: Mapping[str, bytes], *, existed: bool) -> None:
-    """Make ``files`` (keyed ``group/...``) the live group, its ``zarr.json`` last.
+def _swap(
+    where: Store,
+    group: str,
+    keys: Collection[str],
+    put: Callable[[], None],
+    put_head: Callable[[], None],
+    *,
+    existed: bool,
+) -> None:
+    """Replace the live group's files by ``keys`` (``put``), its ``zarr.json`` last (``put_head``).
 
     With ``existed``, the old ``zarr.json`` is deleted first and the old files that the new
     version lacks are deleted before the new ``zarr.json`` is written. Arrays that went
-    missing on the way (another process deleting the cube meanwhile) are uploaded again.
+    missing on the way (another process deleting the cube meanwhile) are put again.
     """
     head_key = f"{group}/{META}"
-    head = files[head_key]
-    rest = {key: data for key, data in files.items() if key != head_key}
     old: set[str] = set()
     if existed:
         where.remove_files([head_key])
         old = set(where.files_under(group))
-    arrays = [key for key in rest if key.endswith(f"/{META}")]
+    arrays = [key for key in keys if key.endswith(f"/{META}")]
     for attempt in range(_UPLOADS):
-        where.upload(rest)
+        put()
         if len(where.read_many(arrays)) == len(arrays):
             break
         if attempt == _UPLOADS - 1:
@@ -183,8 +192,61 @@ def promote(where: Store, group: str, files: Mapping[str, bytes], *, existed: bo
                 f"{where.url}: cube {group} lost arrays while being written (was it deleted "
                 "or written by another process at the same time?); write it again"
             )
-    where.remove_files(sorted(old - rest.keys() - {head_key}))
-    where.replace(head_key, head)
+    where.remove_files(sorted(old - set(keys) - {head_key}))
+    put_head()
+
+
+def promote(where: Store, group: str, files: Mapping[str, bytes], *, existed: bool) -> None:
+    """Make ``files`` (keyed ``group/...``) the live group, its ``zarr.json`` last (with
+    ``existed``, the old version's ``zarr.json`` deleted first)."""
+    head_key = f"{group}/{META}"
+    head = files[head_key]
+    rest = {key: data for key, data in files.items() if key != head_key}
+    _swap(
+        where,
+        group,
+        rest.keys(),
+        lambda: where.upload(rest),
+        lambda: where.replace(head_key, head),
+        existed=existed,
+    )
+
+
+def promote_staged(where: Store, group: str, prefix: str, *, existed: bool) -> None:
+    """Make the complete staged copy at ``prefix`` the live group, copying its files into
+    place (:meth:`~finkcube.store.location.Store.copy_files`: hard links on disk), its
+    ``zarr.json`` last. The staged copy is left whole: a crash midway is promoted again."""
+    moved = {
+        key: group + key[len(prefix) :]
+        for key in where.files_under(prefix)
+        if not key.endswith(".partial")  # what a killed zarr write left aside
+    }
+    head = f"{prefix}/{META}"
+    if moved.pop(head, None) is None:
+        raise FileNotFoundError(f"{where.url}: {head} is gone")
+    _swap(
+        where,
+        group,
+        moved.values(),
+        lambda: where.copy_files(moved),
+        lambda: where.copy_files({head: f"{group}/{META}"}),
+        existed=existed,
+    )
+
+
+def stage_name(group: str) -> str:
+    """A new staged copy's folder name, under :data:`STAGING` (one per writer; names sort
+    by time)."""
+    return f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+def discard_older(where: Store, group: str, name: str) -> None:
+    """Delete the group's staged copies up to ``name`` (this writer's and those crashed
+    writers left); newer ones belong to writers still in flight and are left to them."""
+    for other in _copies(where).get(group, []):
+        if other <= name:
+            _drop(where, f"{STAGING}/{other}")
+    _drop_staging_if_empty(where)
 
 
 def _drop(where: Store, prefix: str) -> None:
@@ -220,17 +282,14 @@ def rewrite(where: Store, group: str, files: Mapping[str, bytes]) -> None:
     Staged copies of the group older than this one (left by crashed writers) are deleted
     afterwards; newer ones belong to writers still in flight and are left to them.
     """
-    name = f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+    name = stage_name(group)
     prefix = f"{STAGING}/{name}"
     staged = {prefix + key[len(group) :]: data for key, data in files.items()}
     head = staged.pop(f"{prefix}/{META}")
     where.upload(staged)
     where.replace(f"{prefix}/{META}", head)
     promote(where, group, files, existed=True)
-    for other in _copies(where).get(group, []):
-        if other <= name:
-            _drop(where, f"{STAGING}/{other}")
-    _drop_staging_if_empty(where)
+    discard_older(where, group, name)
 
 
 def delete_versions(where: Store, group: str) -> None:
@@ -266,13 +325,13 @@ def repair(where: Store) -> list[str]:
             continue
         for name in reversed(copies[group]):
             prefix = f"{STAGING}/{name}"
-            files = where.read_many(where.files_under(prefix))
-            if not marked_complete(loads_or_none(files.get(f"{prefix}/{META}"))):
+            head = where.read_many([f"{prefix}/{META}"]).get(f"{prefix}/{META}")
+            if not marked_complete(loads_or_none(head)):
                 continue
-            if f"{prefix}/{META}" not in where.read_many([f"{prefix}/{META}"]):
+            try:
+                promote_staged(where, group, prefix, existed=True)
+            except FileNotFoundError:
                 continue  # its writer deleted it meanwhile (head first): files may lack
-            moved = {group + key[len(prefix) :]: data for key, data in files.items()}
-            promote(where, group, moved, existed=True)
             promoted.append(group)
             break
     for names in copies.values():
