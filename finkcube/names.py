@@ -6,6 +6,7 @@ and API paths from here, so that a rename is a one-line change.
 
 from __future__ import annotations
 
+import math
 from typing import Final, Literal
 
 #: The three cutouts of every alert, in the order of the cube's ``kind`` axis.
@@ -183,3 +184,20 @@ def bare_column(name: str) -> str:
     'psfFlux'
     """
     return name.split(":", 1)[1] if ":" in name else name
+
+
+#: Raw bytes of canvas per chunk along ``time`` of the stamp variables (``cutout``, ``psf``,
+#: ``aligned``, ``aligned_psf``): in a store, and in a cube assembled lazily.
+CHUNK_BYTES: Final = 4 * 2**20
+
+
+def time_chunk(shape: tuple[int, ...], itemsize: int) -> int:
+    """How many epochs one chunk of a stamp variable of ``shape`` holds (:data:`CHUNK_BYTES`).
+
+    Examples
+    --------
+    >>> time_chunk((1200, 3, 40, 40, 3), 4), time_chunk((2, 3, 40, 40, 1), 4)
+    (72, 2)
+    """
+    epoch = itemsize * int(math.prod(shape[1:]))
+    return max(1, min(shape[0], CHUNK_BYTES // max(epoch, 1)))

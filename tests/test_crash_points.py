@@ -29,6 +29,7 @@ from finkcube.cli import main
 from finkcube.emulator import Emulator
 from finkcube.errors import FinkcubeError
 from finkcube.store import open_cube
+from finkcube.store.put import STREAM_BYTES
 
 HARNESS = Path(__file__).with_name("_crash.py")
 STAGING = ".finkcube-staging"
@@ -187,6 +188,49 @@ def test_build_and_update_killed_at_every_file_operation_on_disk(
 def _sample(n: int, count: int) -> list[int]:
     """``count`` operations spread over ``1..n``, the first and the last included."""
     return sorted({1 + round(i * (n - 1) / (count - 1)) for i in range(count)})
+
+
+@pytest.mark.slow
+def test_a_large_cube_streamed_is_killed_at_a_sample_of_operations_on_disk(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # Over STREAM_BYTES: zarr writes the cube a chunk at a time into a staged copy in the
+    # store, which is then linked into place; the update rewrites it the same way.
+    (oid,) = emu.catalog.bulk_objects(1, sources=(60, 60))
+    killer, url = Killer(tmp_path), emu.url
+    build = ["build", str(oid), "--url", url, "--planes", "all", "--size", "102", "--out"]
+    base = tmp_path / "counted.zarr"
+    n_build = killer.count([*build, str(base)], str(base))
+    first = _state(str(base), oid)
+    assert first is not None
+    assert first.nbytes > STREAM_BYTES
+    points = _sample(n_build, 16)
+    stores = {k: str(tmp_path / f"b{k}.zarr") for k in points}
+    killer.kill([([*build, stores[k]], stores[k], k) for k in points])
+    for k in points:
+        if os.path.exists(stores[k]):
+            _check_after_kill(stores[k], oid, None, first, k)
+        assert main([*build, stores[k]]) == 0, f"k={k}"
+        _check_final(stores[k], oid, first, k)
+
+    emu.catalog.add_sources(oid, 2)
+    update = ["update", "--url", url]
+    counted = str(tmp_path / "u0.zarr")
+    shutil.copytree(base, counted)
+    n_update = killer.count([*update, counted], counted)
+    second = _state(counted, oid)
+    assert second is not None
+    assert second.sizes["time"] == first.sizes["time"] + 2
+    points = _sample(n_update, 16)
+    stores = {k: str(tmp_path / f"u{k}.zarr") for k in points}
+    for store in stores.values():
+        shutil.copytree(base, store)
+    killer.kill([([*update, stores[k]], stores[k], k) for k in points])
+    for k in points:
+        _check_after_kill(stores[k], oid, first, second, k)
+        assert main([*update, stores[k]]) == 0, f"k={k}"
+        _check_final(stores[k], oid, second, k)
+        assert not os.path.exists(os.path.join(stores[k], STAGING)), f"k={k}"
 
 
 @pytest.mark.slow

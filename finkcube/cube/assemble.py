@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,14 +34,14 @@ import xarray as xr
 
 from finkcube._version import __version__
 from finkcube.config import MAX_SIZE
-from finkcube.cube.canvas import PsfStack, placement
 from finkcube.cube.columns import column_attrs, encode_columns
 from finkcube.cube.epochs import Epoch, epochs_from_cube, pair_epochs
 from finkcube.cube.quality import with_quality
+from finkcube.cube.stack import CutoutStack, PsfStack, lazily
 from finkcube.cube.times import strictly_ascending
 from finkcube.cube.wcs import epoch_wcs
-from finkcube.cutouts import SourceCutouts, Stamp
-from finkcube.errors import CubeError, FinkcubeWarning, InputError
+from finkcube.cutouts import SourceCutouts
+from finkcube.errors import CubeError, InputError
 from finkcube.ids import parse_id
 
 # Importable from here, as it was before _types.py spelled it.
@@ -51,16 +50,13 @@ from finkcube.names import (
     COLUMNS_ATTR,
     CROPPED,
     CUTOUT_VAR,
-    DATA_PLANE,
     DIMS,
     KINDS,
-    MASK_PLANE,
     MISSING_ATTR,
     OBJECT_ID,
     PLANES_ARGS,
     SIDE,
     SOURCE_ID,
-    VARIANCE_PLANE,
     PlanesArg,
     rubin_column,
 )
@@ -111,13 +107,12 @@ def _build(
     size: int | None,
     keys: Iterable[str],
     attrs: Mapping[str, Any],
-    release: MutableMapping[int, SourceCutouts] | None = None,
+    lazy: bool = False,
 ) -> xr.Dataset:
     epochs.sort(key=lambda e: (e.time, e.source_id))
     order = epochs  # emptied below, once its stamps are taken
     if not order:
         raise CubeError(f"diaObjectId {object_id}: no source with cutouts; nothing to stack")
-    n = len(order)
     times = strictly_ascending(np.array([e.time for e in order]))
     if any(t != e.time for t, e in zip(times, order, strict=True)):
         logger.info("diaObjectId %s: sources share a time; later ones moved up by float64 "
@@ -126,49 +121,27 @@ def _build(
     ids = np.array([e.source_id for e in order], dtype=np.int64)
     canvas = size if size is not None else int(max(e.cutouts.side for e in order))
     records = [e.record for e in order]
-    stamps: list[Sequence[Stamp] | None] = [e.cutouts.stamps for e in order]
-    order.clear()  # the stamps are now held by ``stamps`` and ``release`` only
-    names = [DATA_PLANE]
-    if planes == "all":
-        names.append(VARIANCE_PLANE)
-        if any(MASK_PLANE in s.planes for row in stamps if row for s in row):
-            names.append(MASK_PLANE)
-    extra = PsfStack(stamps, n) if planes == "all" else None
-    # Row by row into an empty array: the pages of the canvas are touched as the stamps
-    # placed are released (``release``), so the two are not both held whole.
-    cube = np.empty((n, len(KINDS), canvas, canvas, len(names)), dtype=np.float32)
-    for i, row in enumerate(stamps):
-        assert row is not None
-        cube[i] = np.nan
-        src, dst, _ = placement(row[0].side, canvas)
-        for k, stamp in enumerate(row):
-            for p, name in enumerate(names):
-                plane = stamp.planes.get(name)
-                if plane is not None:
-                    cube[i, k, dst, dst, p] = plane[src, src]
-        if extra is not None:
-            extra.place(i, row)
-        stamps[i] = None
-        if release is not None:
-            release.pop(int(ids[i]), None)
-    if MASK_PLANE in names and np.nanmax(np.abs(cube[..., -1]), initial=0) >= 2**24:
-        warnings.warn("mask bits above 2**24 are not exact in float32", FinkcubeWarning, 2)
+    rows = [e.cutouts.stamps for e in order]
+    order.clear()  # the stamps are now held by the stacks only
+    stack = CutoutStack(rows, canvas, all_planes=planes == "all")
+    extra = PsfStack(rows) if planes == "all" else None
 
     columns, arrays = encode_columns(records, keys)
     coords: dict[str, Any] = {
         "time": ("time", times, {"long_name": "midpointMjdTai (MJD, TAI)", "units": "d"}),
         "kind": ("kind", np.array(KINDS, dtype=object)),
-        "plane": ("plane", np.array(names, dtype=object)),
+        "plane": ("plane", np.array(stack.planes, dtype=object)),
         SOURCE_ID: ("time", ids),
         SIDE: ("time", sides, {"long_name": "stamp side before padding or cropping"}),
         CROPPED: ("time", sides > canvas, {"long_name": "stamp centre-cropped to the canvas"}),
     }
     coords.update({name: ("time", array, column_attrs(name)) for name, array in arrays.items()})
     data_vars: dict[str, Any] = {
-        CUTOUT_VAR: (DIMS, cube, {"long_name": "cutout pixels (nJy; variance nJy**2)"})
-    }
+        CUTOUT_VAR: (DIMS, lazily(stack, CUTOUT_VAR) if lazy else stack[:],
+                     {"long_name": "cutout pixels (nJy; variance nJy**2)"}),
+    }  # fmt: skip
     if extra is not None:
-        data_vars.update(extra.variables())
+        data_vars.update(extra.variables(lazy=lazy))
 
     own = {
         OBJECT_ID: object_id,
@@ -180,7 +153,7 @@ def _build(
         COLUMNS_ATTR: {key: list(value) for key, value in columns.items()},
     }
     merged = _json_attrs({**{k: v for k, v in attrs.items() if k != "created"}, **own})
-    return with_quality(xr.Dataset(data_vars, coords, attrs=merged))
+    return with_quality(xr.Dataset(data_vars, coords, attrs=merged), stack.blanks())
 
 
 # --------------------------------------------------------------------------- public API
@@ -196,7 +169,7 @@ def assemble_cube(
     columns: Sequence[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
     missing: Iterable[int] = (),
-    release: bool = False,
+    lazy: bool = False,
 ) -> xr.Dataset:
     """Stack the cutouts of one object into a cube, one epoch per source, sorted by time.
 
@@ -221,15 +194,17 @@ def assemble_cube(
         Extra attributes (the API URL, ...); JSON values, None values dropped.
     missing : iterable of int, optional
         More diaSourceIds known to lack cutouts (added to ``missing_diaSourceIds``).
-    release : bool
-        Pop each source from ``cutouts`` (then a dict, emptied) as soon as its stamps are on
-        the canvas: a build that keeps no other reference to them never holds its stamps
-        and its cube whole at once.
+    lazy : bool
+        Make ``cutout`` and ``psf`` dask arrays chunked along ``time`` as a store writes
+        them, each chunk of epochs placed on the canvas when it is computed
+        (:mod:`finkcube.cube.stack`). The cube then holds the stamps, not its pixels:
+        :func:`~finkcube.store.write_cube` writes it a chunk at a time, so that a build
+        never holds its stamps and its whole cube at once.
 
     Returns
     -------
     xarray.Dataset
-        The cube (see the module docstring), numpy-backed.
+        The cube (see the module docstring), numpy-backed unless ``lazy``.
 
     Raises
     ------
@@ -267,7 +242,7 @@ def assemble_cube(
         size=size,
         keys=keys,
         attrs=dict(attrs or {}),
-        release=cutouts if release and isinstance(cutouts, MutableMapping) else None,
+        lazy=lazy,
     )
 
 
@@ -310,6 +285,7 @@ def merge_cubes(
     missing: Iterable[int] = (),
     columns: Sequence[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    lazy: bool = False,
 ) -> xr.Dataset:
     """Add sources to a cube: the union of its epochs and the new ones, sorted by time.
 
@@ -329,6 +305,8 @@ def merge_cubes(
         Columns to keep besides the cube's own (default: every column of ``records``).
     attrs : mapping, optional
         Attributes to set or replace; the cube's ``created`` is kept, ``updated`` is set.
+    lazy : bool
+        As for :func:`assemble_cube`.
 
     Returns
     -------
@@ -367,4 +345,5 @@ def merge_cubes(
         size=old.attrs.get("size"),
         keys=keys,
         attrs={**kept, **(attrs or {}), "created": old.attrs.get("created"), "updated": _now()},
+        lazy=lazy,
     )

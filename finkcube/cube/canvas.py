@@ -11,18 +11,16 @@ epoch it reads, so both give the same numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 
-from finkcube.cutouts import Stamp
 from finkcube.errors import InputError
-from finkcube.names import DATA_PLANE, KINDS, PSF_DIMS, PSF_SIDE, PSF_VAR, VARIANCE_PLANE, WCS_VAR
+from finkcube.names import DATA_PLANE, VARIANCE_PLANE
 
 __all__ = [
     "MAD_TO_SIGMA",
     "NORMALIZE_METHODS",
-    "PsfStack",
     "normalize_stamps",
     "placement",
     "placement_offset",
@@ -81,58 +79,6 @@ def placement_offset(side: np.ndarray | int, canvas: int) -> np.ndarray:
     """
     side = np.asarray(side, dtype=np.int64)
     return np.where(side <= canvas, (canvas - side) // 2, -((side - canvas) // 2))
-
-
-class PsfStack:
-    """A cube's ``psf``, ``psf_side`` and ``wcs_header`` variables, filled one epoch at a time.
-
-    The PSF images of an epoch's kinds are centred, NaN-padded, on one square of the
-    largest PSF side of the cube (float64, as the alerts' ``PSFIMAGE`` holds them).
-
-    Examples
-    --------
-    >>> from finkcube.cutouts import Stamp
-    >>> row = [Stamp(k, {"data": np.ones((30, 30), "f4")}, psf=np.ones((3, 3)), header="H")
-    ...        for k in ("Science", "Template", "Difference")]
-    >>> stack = PsfStack([row], 1)
-    >>> stack.place(0, row)
-    >>> sorted(stack.variables()), stack.psf.shape
-    (['psf', 'psf_side', 'wcs_header'], (1, 3, 3, 3))
-    """
-
-    def __init__(self, stamps: Sequence[Sequence[Stamp] | None], n: int) -> None:
-        self.headers = np.array(
-            [[s.header or "" for s in row] for row in stamps if row is not None], dtype=object
-        )
-        self.sides = np.array(
-            [[0 if s.psf is None else s.psf.shape[0] for s in row] for row in stamps if row],
-            np.int64,
-        ).reshape(n, len(KINDS))
-        self.full = int(self.sides.max(initial=0))
-        self.psf: np.ndarray | None = (
-            np.empty((n, len(KINDS), self.full, self.full)) if self.full else None
-        )
-
-    def place(self, i: int, row: Sequence[Stamp]) -> None:
-        """Put epoch ``i``'s PSF images in place (NaN around them)."""
-        if self.psf is None:
-            return
-        self.psf[i] = np.nan
-        for k, stamp in enumerate(row):
-            side = int(self.sides[i, k])
-            if side and stamp.psf is not None:
-                start = (self.full - side) // 2
-                self.psf[i, k, start : start + side, start : start + side] = stamp.psf
-
-    def variables(self) -> dict[str, Any]:
-        """The variables, as ``xarray.Dataset`` data variables (dims, values, attrs)."""
-        out: dict[str, Any] = {
-            WCS_VAR: (("time", "kind"), self.headers, {"long_name": "FITS WCS cards"})
-        }
-        if self.psf is not None:
-            out[PSF_VAR] = (PSF_DIMS, self.psf, {"long_name": "PSF image, centred, NaN-padded"})
-            out[PSF_SIDE] = (("time", "kind"), self.sides, {"long_name": "PSF side, 0: none"})
-        return out
 
 
 def resize_stamps(

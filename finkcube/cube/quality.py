@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import xarray as xr
 
@@ -43,8 +45,17 @@ def _crpix(text: str) -> tuple[float, float]:
     return float(header.get("CRPIX1", np.nan)), float(header.get("CRPIX2", np.nan))
 
 
-def with_quality(ds: xr.Dataset) -> xr.Dataset:
+def with_quality(ds: xr.Dataset, blanks: Iterable[np.ndarray] | None = None) -> xr.Dataset:
     """Return the cube with its quality coordinates (see the module docstring) set anew.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A cube.
+    blanks : iterable of numpy.ndarray, optional
+        Each epoch's NaN mask of its data planes in their own footprint on the canvas,
+        ``(kind, side, side)`` boolean, when the caller has them (the cube builder, from the
+        stamps: a lazy cube's pixels are then not read); by default read from ``cutout``.
 
     Examples
     --------
@@ -57,21 +68,23 @@ def with_quality(ds: xr.Dataset) -> xr.Dataset:
     >>> q.nan_fraction.values.tolist(), bool(q.edge[0]), float(q.offset_x[0])
     ([[0.0625, 0.0, 0.0]], True, nan)
     """
-    planes = [str(p) for p in ds["plane"].values]
-    data = ds[CUTOUT_VAR].values[..., planes.index(DATA_PLANE)]
-    n, canvas = data.shape[0], data.shape[-1]
+    n, canvas = ds.sizes["time"], ds.sizes["x"]
     sides = ds[SIDE].values if SIDE in ds.coords else np.full(n, canvas)
+    if blanks is None:
+        planes = [str(p) for p in ds["plane"].values]
+        data = ds[CUTOUT_VAR].values[..., planes.index(DATA_PLANE)]
+        footprints = (placement(int(side), canvas)[1] for side in sides)
+        blanks = (np.isnan(data[i, :, dst, dst]) for i, dst in enumerate(footprints))
     headers = ds[WCS_VAR].values if WCS_VAR in ds else None
     nan = np.zeros((n, len(KINDS)))
     edge = np.zeros(n, dtype=bool)
     offsets = np.full((n, 2), np.nan)
     centre = (canvas - 1) / 2.0
-    for i in range(n):
-        _, dst, offset = placement(int(sides[i]), canvas)
-        blank = np.isnan(data[i, :, dst, dst])
+    for i, blank in enumerate(blanks):
         nan[i] = blank.mean(axis=(1, 2))
         edge[i] = bool(blank[:, [0, -1], :].any() or blank[:, :, [0, -1]].any())
         if headers is not None and headers[i, 0]:
+            offset = placement(int(sides[i]), canvas)[2]
             x, y = _crpix(str(headers[i, 0]))
             offsets[i] = (x - 1.0 + offset - centre, y - 1.0 + offset - centre)
     return ds.assign_coords({

@@ -101,8 +101,11 @@ def _stack(
     missing: Iterable[int],
     old: xr.Dataset | None,
 ) -> xr.Dataset:
+    # Lazy: the cube's pixels are placed a chunk at a time as the store writes them; an
+    # aligned cube is not (reproject reads every epoch whole).
+    lazy = job.align is None
     if old is not None:
-        return merge_cubes(old, job.records, cutouts, missing=missing)
+        return merge_cubes(old, job.records, cutouts, missing=missing, lazy=lazy)
     return assemble_cube(
         job.object_id,
         job.records,
@@ -111,7 +114,7 @@ def _stack(
         size=job.size,
         columns=job.cube_columns,
         attrs={"api_url": redact_url(url)},  # the credentials are never stored
-        release=job.align is None or job.planes == "all",
+        lazy=lazy,
     )
 
 

@@ -10,7 +10,9 @@ Compression: Blosc LZ4, no shuffle, chosen for reads. Float32 sky noise hardly c
 what any codec removes is mostly the NaN padding of small stamps on a common canvas, so
 decoding speed matters more than ratio: zstd with shuffle stores a few per cent less but
 decodes an order of magnitude slower, and shuffle made both codecs larger here
-(``benchmarks/run.py`` measures them). The per-epoch coordinates are one chunk each. The
+(``benchmarks/run.py`` measures them). The WCS header cards (``wcs_header``, a few kB of
+text per stamp) are chunked along ``time`` as ``cutout`` is, so that a large cube's cards
+are encoded a chunk at a time too. The other per-epoch coordinates are one chunk each. The
 numeric ones (``time``, ``diaSourceId``, fluxes, ...) are stored uncompressed: 8 bytes an
 epoch, which no codec makes much smaller, and whose decoding doubled the time zarr takes to
 read one (an update reads every cube's ``diaSourceId``). The text ones (``band``, the WCS
@@ -26,12 +28,20 @@ import numpy as np
 import xarray as xr
 
 from finkcube.errors import InputError
-from finkcube.names import ALIGNED_PSF_VAR, ALIGNED_VAR, CUTOUT_VAR, PSF_VAR
+from finkcube.names import (
+    ALIGNED_PSF_VAR,
+    ALIGNED_VAR,
+    CHUNK_BYTES,
+    CUTOUT_VAR,
+    PSF_VAR,
+    WCS_VAR,
+    time_chunk,
+)
 
-__all__ = ["CHUNK_BYTES", "check_attrs", "chunk_encoding"]
+__all__ = ["CHUNK_BYTES", "STAMP_VARS", "check_attrs", "chunk_encoding"]
 
-#: Raw bytes of canvas per chunk of ``cutout`` and ``psf``.
-CHUNK_BYTES = 4 * 2**20
+#: The variables chunked along ``time`` by :data:`CHUNK_BYTES` of canvas.
+STAMP_VARS = (CUTOUT_VAR, PSF_VAR, ALIGNED_VAR, ALIGNED_PSF_VAR)
 
 
 def chunk_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
@@ -49,12 +59,16 @@ def chunk_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 
     blosc = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
     encoding: dict[str, dict[str, Any]] = {}
+    cutout = ds.variables.get(CUTOUT_VAR)
+    stamp_steps = None if cutout is None else time_chunk(cutout.shape, cutout.dtype.itemsize)
     for name, var in ds.variables.items():
         shape = tuple(var.shape)
-        if name in (CUTOUT_VAR, PSF_VAR, ALIGNED_VAR, ALIGNED_PSF_VAR):
-            epoch = var.dtype.itemsize * int(np.prod(shape[1:]))
-            steps = max(1, min(shape[0], CHUNK_BYTES // max(epoch, 1)))
+        if name in STAMP_VARS:
+            steps = time_chunk(shape, var.dtype.itemsize)
             encoding[str(name)] = {"chunks": (steps, *shape[1:]), "compressors": (blosc,)}
+        elif name == WCS_VAR and stamp_steps is not None and var.dims[:1] == ("time",):
+            # Each chunk of cutouts has its own chunk of header cards (~3 kB a stamp).
+            encoding[str(name)] = {"chunks": (stamp_steps, *shape[1:])}
         elif var.dtype.kind in "biuf":
             encoding[str(name)] = {"chunks": shape or None, "compressors": None}
         else:

@@ -20,14 +20,14 @@ import xarray as xr
 from finkcube.store.encoding import chunk_encoding
 from finkcube.store.location import META
 
-__all__ = ["cube_files", "root_document"]
+__all__ = ["consolidate", "cube_files", "root_document", "zarr_ready"]
 
-#: One consolidation at a time: see :func:`_consolidate`.
+#: One consolidation at a time: see :func:`consolidate`.
 _CONSOLIDATING = threading.Lock()
 
 
-def _consolidate(staged: Any, path: str) -> None:
-    """``zarr.consolidate_metadata`` of ``path`` in a staging store, without zarr's notice.
+def consolidate(staged: Any, path: str) -> None:
+    """``zarr.consolidate_metadata`` of ``path`` in a zarr store, without zarr's notice.
 
     zarr warns, at every call, that consolidated metadata is not yet part of the Zarr v3
     specification. finkcube consolidates on purpose (it is what lets plain xarray open a
@@ -48,6 +48,20 @@ def _bytes(staged: dict[str, Any], prefix: str = "") -> dict[str, bytes]:
     return {k: staged.pop(k).to_bytes() for k in [k for k in staged if k.startswith(prefix)]}
 
 
+def zarr_ready(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its fixed-width strings as variable-length ones: zarr's fixed-width
+    string type has no Zarr v3 specification yet (zarr warns that other readers may not
+    read it)."""
+    fixed = {
+        name: var.astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"
+    }
+    if not fixed:
+        return ds
+    return ds.assign_coords({k: v for k, v in fixed.items() if k in ds.coords}).assign(
+        {k: v for k, v in fixed.items() if k not in ds.coords}
+    )
+
+
 def cube_files(group: str, ds: xr.Dataset) -> dict[str, bytes]:
     """Every file of ``ds`` as the Zarr v3 group ``group``, keyed from the store's root.
 
@@ -63,15 +77,7 @@ def cube_files(group: str, ds: xr.Dataset) -> dict[str, bytes]:
     """
     from zarr.storage import MemoryStore
 
-    # Fixed-width strings go as variable-length ones: zarr's fixed-width string type has no
-    # Zarr v3 specification yet (zarr warns that other readers may not read it).
-    fixed = {
-        name: var.astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"
-    }
-    if fixed:
-        ds = ds.assign_coords({k: v for k, v in fixed.items() if k in ds.coords}).assign(
-            {k: v for k, v in fixed.items() if k not in ds.coords}
-        )
+    ds = zarr_ready(ds)
     staged: dict[str, Any] = {}
     store = MemoryStore(staged)
     ds.to_zarr(
@@ -82,7 +88,7 @@ def cube_files(group: str, ds: xr.Dataset) -> dict[str, bytes]:
         consolidated=False,
         encoding=chunk_encoding(ds),
     )
-    _consolidate(store, group)
+    consolidate(store, group)
     return _bytes(staged, f"{group}/")
 
 

@@ -40,8 +40,9 @@ from finkcube.store.layout import (
     store_meta,
 )
 from finkcube.store.location import META, Store, StoreLike, locate
-from finkcube.store.staging import cube_files, root_document
-from finkcube.store.versions import STAGING, delete_versions, promote, repair, rewrite
+from finkcube.store.put import put_cube
+from finkcube.store.staging import root_document
+from finkcube.store.versions import STAGING, delete_versions, repair
 
 __all__ = [
     "check_store",
@@ -203,15 +204,16 @@ def write_cube(
 ) -> None:
     """Write one cube as the group of its object, replacing any older one.
 
-    The store's catalog is marked stale first (until :func:`finalize_store`). A lazy
-    (dask-backed) cube is computed first, as it may read from the group it replaces.
-    xarray then writes it in memory, with the cube's chunks and codecs
-    (:mod:`finkcube.store.encoding`), and zarr consolidates the group's metadata. A new
-    cube's files are uploaded with the group's ``zarr.json``, which carries
-    ``finkcube_complete``, the consolidated metadata and the cube's catalog row
-    (``finkcube_summary``), last: an interrupted write never reads as complete. An existing
-    cube is replaced through a staged copy (:mod:`finkcube.store.versions`): a crash at any
-    point leaves it at its old or its new version, and readers never see a mix. Different
+    The store's catalog is marked stale first (until :func:`finalize_store`). xarray
+    writes the cube with its chunks and codecs (:mod:`finkcube.store.encoding`) and zarr
+    consolidates the group's metadata: in memory, then uploaded in one batch, or, for a
+    large cube, a chunk at a time into a staged copy in the store (:mod:`finkcube.store.put`;
+    a lazy cube is then computed a chunk at a time as it is written). The group's
+    ``zarr.json``, which carries ``finkcube_complete``, the consolidated metadata and the
+    cube's catalog row (``finkcube_summary``), lands last: an interrupted write never reads
+    as complete. An existing cube is replaced through a staged copy
+    (:mod:`finkcube.store.versions`): a crash at any point leaves it at its old or its new
+    version, and readers never see a mix. Different
     objects of one store may be written at once from threads or processes; two writers of
     one object leave one of their versions (the last to finish).
 
@@ -253,19 +255,12 @@ def write_cube(
     with failures(where.url, f"writing cube {group}"):
         _unfinalize(where, root_meta(where))
         out = ds.drop_encoding()
-        if any(var.chunks is not None for var in out.variables.values()):
-            # A lazy cube may read from the very group it replaces: read it before deleting.
-            out = out.compute()
         # The complete mark is in the group's zarr.json only, and that goes last, with the
         # cube's catalog row.
         out.attrs = {k: v for k, v in ds.attrs.items() if k not in HIDDEN_ATTRS}
         out.attrs[COMPLETE_ATTR] = True
         out.attrs[SUMMARY_ATTR] = cube_row(out)
-        files = cube_files(group, out)
-        if where.exists(group):
-            rewrite(where, group, files)
-        else:
-            promote(where, group, files, existed=False)
+        put_cube(where, group, out)
     logger.debug("%s: cube %s written", where.url, group)
 
 
