@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from finkcube.errors import InputError, StoreError
 from finkcube.store.icechunk import IcechunkStore, is_icechunk, locate_icechunk
+from finkcube.store.staging import consolidate
 
 __all__ = ["Output", "open_group"]
 
@@ -106,11 +106,7 @@ class Output:
         group = zarr.open_group(self.target, mode="r+", zarr_format=3)
         group.attrs.update(dict(marks))
         if self._repo is None:
-            # zarr warns at every call that consolidated metadata is not yet in the Zarr v3
-            # specification; it is what lets plain xarray open the output quietly, in one read.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Consolidated metadata is currently", UserWarning)
-                zarr.consolidate_metadata(self.url, zarr_format=3)
+            consolidate(self.url, "")  # plain xarray then opens the output in one read
             return None
         snapshot = self._repo.commit(message)
         if snapshot is None:  # pragma: no cover - an export always writes something
