@@ -318,3 +318,30 @@ def test_two_builds_into_one_store_at_once_both_finish(emu: Emulator, tmp_path: 
             assert plain is not None, (trial, oid)
             assert _same(plain, want), (trial, oid)
         assert not (store / STAGING).exists()
+
+
+def test_a_staged_copy_is_left_to_its_writer_while_that_process_lives(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    from finkcube.store import repair_store
+    from finkcube.store.versions import stage_name
+
+    store = tmp_path / "cubes.zarr"
+    oid = emu.catalog.named("single")
+    assert main(["build", str(oid), "--out", str(store), "--url", emu.url]) == 0
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert ended.wait() == 0
+    try:
+        ours = stage_name(str(oid)).rsplit("-", 1)[0]  # this machine's, the pid cut off
+        alive, dead = f"{ours}-{live.pid}", f"{ours}-{ended.pid}"
+        for name in (alive, dead):  # incomplete copies: their group zarr.json is not written
+            (store / STAGING / name / "cutout").mkdir(parents=True)
+        repair_store(store)
+        assert sorted(os.listdir(store / STAGING)) == [alive]
+    finally:
+        live.kill()
+        live.wait()
+    repair_store(store)
+    assert not (store / STAGING).exists()
+    assert _state(str(store), oid) is not None

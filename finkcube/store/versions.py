@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -234,10 +236,32 @@ def promote_staged(where: Store, group: str, prefix: str, *, existed: bool) -> N
     )
 
 
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def stage_name(group: str) -> str:
-    """A new staged copy's folder name, under :data:`STAGING` (one per writer; names sort
-    by time)."""
-    return f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+    """A new staged copy's folder name, under :data:`STAGING`: ``<group>.<time>-<random>-
+    <host>-<pid>`` (one per writer; names sort by time; the writer's machine and process
+    tell :func:`repair` whether it may still be writing)."""
+    return f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}-{_host()}-{os.getpid()}"
+
+
+def _in_flight(where: Store, name: str) -> bool:
+    """Whether the staged copy ``name`` may still be written: on local disk, by another
+    process of this machine that is alive (a large cube's copy is written chunk by chunk,
+    for as long as that takes). Elsewhere nothing tells: False."""
+    parts = name.split("-")
+    host, pid = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", "")
+    if not where.local or host != _host() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def discard_older(where: Store, group: str, name: str) -> None:
@@ -307,11 +331,15 @@ def repair(where: Store) -> list[str]:
 
     A group whose live ``zarr.json`` is missing or incomplete gets its newest complete
     staged copy promoted (idempotent: a crash during it is repaired the same way); every
-    other staged copy is deleted (its writer died before touching the live group), and so
+    other staged copy is deleted (its writer died before touching the live group; on local
+    disk, a copy whose writer is a live process of this machine is left to it), and so
     is every file a killed :meth:`~finkcube.store.location.Store.replace` left aside.
     Called by :func:`~finkcube.store.init_store` (resume) and
-    :func:`~finkcube.store.finalize_store`, which run when no other write is in flight; a
-    copy deleted under a writer still in flight costs nothing (it promotes from memory).
+    :func:`~finkcube.store.finalize_store`. A small cube's writer promotes from memory, so
+    a copy deleted under it costs nothing; a large cube's copy is written in the store a
+    chunk at a time (:mod:`finkcube.store.put`): deleted under its writer (a process of
+    another machine, or on an object store), that write fails and the cube has neither
+    version until it is written again.
     """
     copies = _copies(where)
     if not copies:
@@ -338,7 +366,7 @@ def repair(where: Store) -> list[str]:
         for name in names:
             if name.startswith(ASIDE):  # a file a killed Store.replace wrote aside
                 where.remove_files([f"{STAGING}/{name}"])
-            else:
+            elif not _in_flight(where, name):
                 _drop(where, f"{STAGING}/{name}")
     _drop_staging_if_empty(where)
     return promoted
