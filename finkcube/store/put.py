@@ -72,7 +72,7 @@ def _stream(where: Store, group: str, ds: xr.Dataset) -> None:
     prefix = f"{STAGING}/{name}"
     target = where.zarr(read_only=False, key=prefix)
     marks = {key: ds.attrs[key] for key in _MARKS}
-    unmarked = zarr_ready(ds)
+    unmarked = zarr_ready(ds).copy(deep=False)  # the caller's attributes left alone
     unmarked.attrs = {k: v for k, v in ds.attrs.items() if k not in _MARKS}
     encoding = chunk_encoding(unmarked)
     writes = _chunked_as_stored(unmarked, encoding).to_zarr(
