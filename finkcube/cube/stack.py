@@ -40,8 +40,8 @@ Rows = Sequence[Sequence[Stamp]]
 class _Epochs:
     """A read-only array along ``time`` whose epochs are placed when indexed.
 
-    It has what :func:`dask.array.from_array` and :func:`numpy.asarray` need: ``shape``,
-    ``dtype``, ``ndim``, ``__getitem__`` and ``__array__``.
+    It has what :func:`dask.array.from_array` needs: ``shape``, ``dtype``, ``ndim`` and
+    ``__getitem__`` (``stack[:]`` places every epoch).
     """
 
     shape: tuple[int, ...]
@@ -68,10 +68,6 @@ class _Epochs:
         for out, i in zip(block, rows.reshape(-1), strict=True):
             self._place(out, self.rows[int(i)])
         return block[(0 if rows.ndim == 0 else slice(None), *key[1:])]
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype, copy=False)
 
 
 class CutoutStack(_Epochs):

@@ -88,7 +88,7 @@ class Store:
     @property
     def streams(self) -> bool:
         """Whether a large cube is written by zarr a chunk at a time into a staged copy in
-        the store, then copied into place (:mod:`finkcube.store.staged`), rather than
+        the store, then copied into place (:mod:`finkcube.store.put`), rather than
         encoded whole in memory first."""
         return True
 
