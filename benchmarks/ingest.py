@@ -16,6 +16,10 @@ python benchmarks/ingest.py --profile       # also: where an ingest's time goes 
   I1n at 2 (a night: each object seen once or twice) and I1d at about 40 (a Data Transfer
   selection of a few objects over months): the cost of writing a cube is per object, that
   of decoding per alert;
+- I1x: the bound the cubes' writes alone put on I1 (the floor against the floor plus a plain
+  ``Dataset.to_zarr`` of each cube of I1's store into a zarr ``MemoryStore``: xarray's
+  default encoding, no consolidation, the cubes loaded beforehand; median of 3): no ingest
+  that writes these cubes through xarray reaches a higher ratio;
 - I2: peak RSS of a fresh process ingesting N alerts, and 10 N (target: within 100 MB).
 
 Both sides are timed in this process, after their imports (about 1.8 s for the ingest's,
@@ -97,7 +101,7 @@ def _ingest(folder: Path, work: Path, run: int | str) -> float:
 _PARTS = {
     "write_cube (to_zarr, consolidation, upload)": ("write.py", "write_cube"),
     "  of which to_zarr": ("writers.py", "to_zarr"),
-    "  of which consolidate_metadata": ("staging.py", "_consolidate"),
+    "  of which consolidate_metadata": ("staging.py", "consolidate"),
     "decode_fits (astropy)": ("fitsfile.py", "decode_fits"),
     "read_packets (fastavro, 2nd pass)": ("packets.py", "read_packets"),
     "scan_file (fastavro, ids only)": ("packets.py", "scan_file"),
@@ -126,6 +130,24 @@ def _profile(folder: Path, work: Path) -> None:
             if name == function and path.endswith(file)
         )
         print(f"  {label}: {spent:.2f} s ({100 * spent / total:.0f} %)")
+
+
+def _plain_writes(store: Path, repeats: int) -> tuple[int, float]:
+    """The cubes of ``store`` and the median seconds of writing them all with a plain
+    ``Dataset.to_zarr`` into memory (each loaded first, untimed)."""
+    from zarr.storage import MemoryStore
+
+    import finkcube
+
+    catalog = finkcube.open_store(store)
+    cubes = [catalog[object_id].load().drop_encoding() for object_id in catalog]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for cube in cubes:
+            cube.to_zarr(MemoryStore(), zarr_format=3, consolidated=False)
+        times.append(time.perf_counter() - started)
+    return len(cubes), statistics.median(times)
 
 
 def _ratio(folder: Path, work: Path, repeats: int, tag: str) -> tuple[float, float]:
@@ -158,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         small, large = work / "n", work / "10n"
         n = _write(small, args.alerts, seed=1)
         floor, ingest = _ratio(small, work, args.repeats, "n")
+        cubes, writes = _plain_writes(work / "run-n-0.zarr", args.repeats)
         for tag, per_object in (("I1n", 2), ("I1d", 41)):
             folder = work / tag
             count = _write(folder, args.alerts, seed=1, per_object=per_object)
@@ -176,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb_10n": rss_10n,
         "alerts_10n": n10,
         "rss_growth_mb": rss_10n - rss_n,
+        "plain_to_zarr_ms_per_cube": 1000 * writes / cubes,
+        "bound_ratio": floor / (floor + writes),
         "by_alerts_per_object": {
             str(per): {"alerts": k, "ingest_alerts_per_s": k / t, "floor_alerts_per_s": k / f}
             for per, k, f, t in shapes.values()
@@ -190,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{k / f:.0f} alerts/s (astropy FITS decode only) | {f / t:.2f} | >= 0.50 | "
             f"{'yes' if f / t >= 0.5 else 'NO'}"
         )
+    print(
+        f"I1x | I1's {cubes} cubes, a plain to_zarr each (in memory) | "
+        f"{1000 * writes / cubes:.0f} ms a cube | {n / floor:.0f} alerts/s (floor) | "
+        f"{floor / (floor + writes):.2f} (the best I1 can be) | - | -"
+    )
     growth = rss_10n - rss_n
     print(
         f"I2 | peak RSS, {n10} alerts | {rss_10n:.0f} MB | {rss_n:.0f} MB ({n} alerts) | "
