@@ -89,6 +89,65 @@ def null_alerts(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], i
     return files, early, never
 
 
+def test_sample_equals_its_fits_cutouts(tmp_path: Path) -> None:
+    report = ingest([sample_alerts_path()], tmp_path / "s.zarr")
+    assert (report.count("built"), report.solar_system, report.alerts) == (3, 2, 5)
+    with sample_alerts_path().open("rb") as stream:
+        packets = [p for p in fastavro.reader(stream) if p["diaSource"]["diaObjectId"]]
+    assert sorted(list_objects(tmp_path / "s.zarr")) == sorted(
+        p["diaSource"]["diaObjectId"] for p in packets
+    )
+    for packet in packets:
+        cube = xr.open_zarr(
+            tmp_path / "s.zarr", group=str(packet["diaSource"]["diaObjectId"]), consolidated=False
+        )
+        assert cube.attrs["planes"] == "all"
+        assert int(cube.diaSourceId[0]) == packet["diaSource"]["diaSourceId"]
+        assert float(cube.time[0]) == packet["diaSource"]["midpointMjdTai"]
+        for k, kind in enumerate(KINDS):
+            with fits.open(io.BytesIO(packet["cutout" + kind])) as hdul:
+                side = hdul[0].data.shape[0]
+                assert int(cube.side[0]) == side == cube.sizes["x"]
+                pixels = cube.cutout.isel(time=0, kind=k).values
+                np.testing.assert_array_equal(pixels[..., 0], hdul[0].data.astype(np.float32))
+                np.testing.assert_array_equal(
+                    pixels[..., 1], hdul["UNCERT"].data.astype(np.float32)
+                )
+                psf = hdul["PSFIMAGE"].data
+                n, full = psf.shape[0], cube.sizes["psf_x"]
+                assert int(cube.psf_side[0, k]) == n
+                a = (full - n) // 2  # centred in the largest PSF, NaN-padded
+                stored = cube.psf.isel(time=0, kind=k).values
+                np.testing.assert_array_equal(stored[a : a + n, a : a + n], psf)
+                assert str(cube.wcs_header.values[0, k]) == hdul[0].header.tostring()
+
+
+def test_avro_and_parquet_give_equal_stores(tmp_path: Path) -> None:
+    avro = write_alerts(tmp_path / "a", objects=6, per_file=8, seed=5)
+    write_alerts(tmp_path / "p", objects=6, per_file=8, seed=5, file_format="parquet")
+    ingest(avro, tmp_path / "a.zarr")
+    ingest([str(tmp_path / "p" / "*.parquet")], tmp_path / "p.zarr")
+    assert_same_stores(tmp_path / "a.zarr", tmp_path / "p.zarr")
+
+
+def test_alert_files_at_an_fsspec_url_give_the_local_store(tmp_path: Path) -> None:
+    import fsspec
+
+    local = write_alerts(tmp_path / "a", objects=4, per_file=6, seed=6)
+    remote = fsspec.filesystem("memory")
+    for path in local:  # a folder of another file system, named by URL, folder and glob
+        remote.pipe_file(f"/ingest-url/night/{path.name}", path.read_bytes())
+    try:
+        ingest(local, tmp_path / "local.zarr")
+        report = ingest(["memory://ingest-url/night"], tmp_path / "folder.zarr")
+        ingest(["memory://ingest-url/night/*.avro"], tmp_path / "glob.zarr")
+    finally:
+        remote.rm("/ingest-url", recursive=True)
+    assert report.count("built") == 4
+    assert_same_stores(tmp_path / "local.zarr", tmp_path / "folder.zarr")
+    assert_same_stores(tmp_path / "local.zarr", tmp_path / "glob.zarr")
+
+
 def _snapshot(store: Path) -> dict[str, bytes]:
     return {str(p.relative_to(store)): p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
