@@ -1,4 +1,4 @@
-"""The command line end to end: build, info, demo, progress bar, no warnings."""
+"""The command line end to end: build, info, demo, progress bars, no warnings."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import termios
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import numpy as np
 import pytest
 import xarray as xr
 
 from finkcube.cli import main
+from finkcube.emulator.alertfiles import write_alerts
 from finkcube.store import list_objects, open_cube
 
 # -W error: a warning anywhere in a normal run makes the command fail.
@@ -81,16 +83,15 @@ def test_build_and_demo_print_no_warning(emulator: Any, tmp_path: Path) -> None:
     assert np.isfinite(plain.cutout.isel(time=-1).values).any()
 
 
-def test_progress_bar_on_a_terminal(emulator: Any, tmp_path: Path) -> None:
-    oid = str(emulator.catalog.named("small"))
+def _stderr_on_a_terminal(argv: list[str]) -> str:
+    """What the command prints on its standard error when that is a terminal."""
     leader, follower = pty.openpty()
     # A new pseudo-terminal is 0 columns wide; give it a real size, as a terminal has.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     try:
         proc = subprocess.Popen(
-            [*PYTHON, "build", oid, "--out", str(tmp_path / "s.zarr"), "--url", emulator.url],
-            stdout=subprocess.DEVNULL, stderr=follower, close_fds=True,
-        )  # fmt: skip
+            [*PYTHON, *argv], stdout=subprocess.DEVNULL, stderr=follower, close_fds=True
+        )
         os.close(follower)
         chunks = []
         while True:
@@ -104,6 +105,22 @@ def test_progress_bar_on_a_terminal(emulator: Any, tmp_path: Path) -> None:
         assert proc.wait(timeout=120) == 0
     finally:
         os.close(leader)
-    shown = b"".join(chunks).decode("utf-8", "replace")
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal(emulator: Any, tmp_path: Path) -> None:
+    oid = str(emulator.catalog.named("small"))
+    shown = _stderr_on_a_terminal(
+        ["build", oid, "--out", str(tmp_path / "s.zarr"), "--url", emulator.url]
+    )
     assert "cutouts" in shown
     assert "src" in shown
+
+
+def test_ingest_progress_bar_counts_alerts(tmp_path: Path) -> None:
+    files = write_alerts(tmp_path / "in", objects=3, sources=(2, 3), null_every=0, seed=4)
+    with files[0].open("rb") as stream:  # the bar counts the alerts of objects
+        total = len([p for p in fastavro.reader(stream) if p["diaSource"]["diaObjectId"]])
+    shown = _stderr_on_a_terminal(["ingest", str(files[0]), "--out", str(tmp_path / "s.zarr")])
+    assert f"/{total} " in shown  # done/total, in alerts
+    assert "alert/s" in shown or "s/alert" in shown
