@@ -28,7 +28,7 @@ from finkcube.names import CHUNK_BYTES
 from finkcube.store.encoding import chunk_encoding
 from finkcube.store.layout import COMPLETE_ATTR, SUMMARY_ATTR
 from finkcube.store.location import STAGING, Store
-from finkcube.store.staging import consolidate, cube_files, zarr_ready
+from finkcube.store.staging import consolidate, cube_files, with_variables, zarr_ready
 from finkcube.store.versions import (
     discard_older,
     promote,
@@ -59,9 +59,7 @@ def _chunked_as_stored(ds: xr.Dataset, encoding: dict[str, dict[str, Any]]) -> x
             if var.dtype == object:  # text: xarray writes a StringDType a chunk at a time
                 var = var.astype(np.dtypes.StringDType())
             chunked[name] = var.chunk(dict(zip(var.dims, chunks, strict=True)))
-    return ds.assign_coords({k: v for k, v in chunked.items() if k in ds.coords}).assign(
-        {k: v for k, v in chunked.items() if k not in ds.coords}
-    )
+    return with_variables(ds, chunked)
 
 
 def _stream(where: Store, group: str, ds: xr.Dataset) -> None:

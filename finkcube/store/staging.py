@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import xarray as xr
@@ -20,7 +20,7 @@ import xarray as xr
 from finkcube.store.encoding import chunk_encoding
 from finkcube.store.location import META
 
-__all__ = ["consolidate", "cube_files", "root_document", "zarr_ready"]
+__all__ = ["consolidate", "cube_files", "root_document", "with_variables", "zarr_ready"]
 
 #: One consolidation at a time: see :func:`consolidate`.
 _CONSOLIDATING = threading.Lock()
@@ -55,10 +55,13 @@ def zarr_ready(ds: xr.Dataset) -> xr.Dataset:
     fixed = {
         name: var.astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"
     }
-    if not fixed:
-        return ds
-    return ds.assign_coords({k: v for k, v in fixed.items() if k in ds.coords}).assign(
-        {k: v for k, v in fixed.items() if k not in ds.coords}
+    return with_variables(ds, fixed) if fixed else ds
+
+
+def with_variables(ds: xr.Dataset, variables: Mapping[Hashable, xr.Variable]) -> xr.Dataset:
+    """``ds`` with some of its variables replaced, coordinates staying coordinates."""
+    return ds.assign_coords({k: v for k, v in variables.items() if k in ds.coords}).assign(
+        {k: v for k, v in variables.items() if k not in ds.coords}
     )
 
 
