@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import fsspec
 import numpy as np
 import pytest
 import xarray as xr
@@ -131,8 +132,6 @@ def test_avro_and_parquet_give_equal_stores(tmp_path: Path) -> None:
 
 
 def test_alert_files_at_an_fsspec_url_give_the_local_store(tmp_path: Path) -> None:
-    import fsspec
-
     local = write_alerts(tmp_path / "a", objects=4, per_file=6, seed=6)
     remote = fsspec.filesystem("memory")
     for path in local:  # a folder of another file system, named by URL, folder and glob
