@@ -345,3 +345,37 @@ def test_a_staged_copy_is_left_to_its_writer_while_that_process_lives(
     repair_store(store)
     assert not (store / STAGING).exists()
     assert _state(str(store), oid) is not None
+
+
+def test_a_copy_its_live_writer_is_promoting_is_not_promoted_again(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # A writer promoting its staged copy has deleted the live zarr.json; a repair by another
+    # process at that instant (the end of a second build) promoted the copy too, and could
+    # delete the zarr.json the writer had just put back, leaving the cube with no version.
+    from finkcube.store import repair_store
+    from finkcube.store.versions import stage_name
+
+    store = tmp_path / "cubes.zarr"
+    oid = emu.catalog.named("single")
+    assert main(["build", str(oid), "--out", str(store), "--url", emu.url]) == 0
+    want = _state(str(store), oid)
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        name = f"{stage_name(str(oid)).rsplit('-', 1)[0]}-{writer.pid}"
+        shutil.copytree(store / str(oid), store / STAGING / name)  # complete, as staged
+        (store / str(oid) / "zarr.json").unlink()  # the writer's promotion under way
+        assert repair_store(store) == []
+        assert not (store / str(oid) / "zarr.json").exists()  # left to its writer
+        assert os.listdir(store / STAGING) == [name]
+        got = _state(str(store), oid)  # meanwhile, readers read the staged copy
+        assert got is not None
+        assert _same(got, want)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert repair_store(store) == [oid]  # its writer died: the copy is promoted
+    assert not (store / STAGING).exists()
+    plain = _plain(str(store), oid)
+    assert plain is not None
+    assert _same(plain, want)

@@ -36,10 +36,10 @@ def write_files(files: Iterable[tuple[str, bytes]]) -> None:
     for path, data in files:
         folder = os.path.dirname(path)
         for attempt in range(3):
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
             try:
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)  # a parent may go in the middle
+                    made.add(folder)
                 with open(path, "wb") as file:
                     file.write(data)
                 break

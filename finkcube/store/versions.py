@@ -247,13 +247,13 @@ def stage_name(group: str) -> str:
     return f"{group}.{time.time_ns():020d}-{uuid.uuid4().hex[:12]}-{_host()}-{os.getpid()}"
 
 
-def _in_flight(where: Store, name: str) -> bool:
-    """Whether the staged copy ``name`` may still be written: on local disk, by another
-    process of this machine that is alive (a large cube's copy is written chunk by chunk,
-    for as long as that takes). Elsewhere nothing tells: False."""
+def _in_flight(name: str) -> bool:
+    """Whether the staged copy ``name`` may still be in use by its writer: another process
+    of this machine that is alive (it fills a large cube's copy chunk by chunk, then
+    promotes any copy itself). A writer on another machine cannot be told: False."""
     parts = name.split("-")
     host, pid = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", "")
-    if not where.local or host != _host() or not pid.isdigit() or int(pid) == os.getpid():
+    if host != _host() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)
@@ -266,9 +266,10 @@ def _in_flight(where: Store, name: str) -> bool:
 
 def discard_older(where: Store, group: str, name: str) -> None:
     """Delete the group's staged copies up to ``name`` (this writer's and those crashed
-    writers left); newer ones belong to writers still in flight and are left to them."""
+    writers left); newer ones, and older ones of live writers of this machine
+    (:func:`_in_flight`), belong to writers still in flight and are left to them."""
     for other in _copies(where).get(group, []):
-        if other <= name:
+        if other == name or (other < name and not _in_flight(other)):
             _drop(where, f"{STAGING}/{other}")
     _drop_staging_if_empty(where)
 
@@ -331,15 +332,17 @@ def repair(where: Store) -> list[str]:
 
     A group whose live ``zarr.json`` is missing or incomplete gets its newest complete
     staged copy promoted (idempotent: a crash during it is repaired the same way); every
-    other staged copy is deleted (its writer died before touching the live group; on local
-    disk, a copy whose writer is a live process of this machine is left to it), and so
+    other staged copy is deleted (its writer died before touching the live group), and so
     is every file a killed :meth:`~finkcube.store.location.Store.replace` left aside.
     Called by :func:`~finkcube.store.init_store` (resume) and
-    :func:`~finkcube.store.finalize_store`. A small cube's writer promotes from memory, so
-    a copy deleted under it costs nothing; a large cube's copy is written in the store a
-    chunk at a time (:mod:`finkcube.store.put`): deleted under its writer (a process of
-    another machine, or on an object store), that write fails and the cube has neither
-    version until it is written again.
+    :func:`~finkcube.store.finalize_store`.
+
+    A copy whose writer is a live process of this machine is its writer's: it is neither
+    deleted nor promoted (the writer may be promoting it at this instant, the live
+    ``zarr.json`` deleted; a second promotion would delete the one the writer puts back).
+    A writer on another machine cannot be told from a crashed one: a repair there may
+    promote or delete its copy under it, and that cube may be left with no version until
+    it is written again (one writer at a time per store across machines).
     """
     copies = _copies(where)
     if not copies:
@@ -351,6 +354,8 @@ def repair(where: Store) -> list[str]:
     for group in groups:
         if marked_complete(loads_or_none(live.get(f"{group}/{META}"))):
             continue
+        if any(map(_in_flight, copies[group])):
+            continue  # its writer is promoting its copy: a second promotion would undo it
         for name in reversed(copies[group]):
             prefix = f"{STAGING}/{name}"
             head = where.read_many([f"{prefix}/{META}"]).get(f"{prefix}/{META}")
@@ -366,7 +371,7 @@ def repair(where: Store) -> list[str]:
         for name in names:
             if name.startswith(ASIDE):  # a file a killed Store.replace wrote aside
                 where.remove_files([f"{STAGING}/{name}"])
-            elif not _in_flight(where, name):
+            elif not _in_flight(name):
                 _drop(where, f"{STAGING}/{name}")
     _drop_staging_if_empty(where)
     return promoted
