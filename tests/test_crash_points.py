@@ -10,6 +10,7 @@ must exit 0 and leave exactly what an uninterrupted run leaves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -320,28 +321,41 @@ def test_two_builds_into_one_store_at_once_both_finish(emu: Emulator, tmp_path: 
         assert not (store / STAGING).exists()
 
 
+def _one_cube(emu: Emulator, tmp_path: Path) -> tuple[Path, int]:
+    """A store holding one object's cube, and that object."""
+    store = tmp_path / "cubes.zarr"
+    oid = emu.catalog.named("single")
+    assert main(["build", str(oid), "--out", str(store), "--url", emu.url]) == 0
+    return store, oid
+
+
+@contextlib.contextmanager
+def _a_live_writer(oid: int) -> Iterator[str]:
+    """The name of a staged copy of ``oid`` whose writer is a live process of this machine."""
+    from finkcube.store.versions import stage_name
+
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield f"{stage_name(str(oid)).rsplit('-', 1)[0]}-{writer.pid}"  # its pid for ours
+    finally:
+        writer.kill()
+        writer.wait()
+
+
 def test_a_staged_copy_is_left_to_its_writer_while_that_process_lives(
     emu: Emulator, tmp_path: Path
 ) -> None:
     from finkcube.store import repair_store
-    from finkcube.store.versions import stage_name
 
-    store = tmp_path / "cubes.zarr"
-    oid = emu.catalog.named("single")
-    assert main(["build", str(oid), "--out", str(store), "--url", emu.url]) == 0
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    store, oid = _one_cube(emu, tmp_path)
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     assert ended.wait() == 0
-    try:
-        ours = stage_name(str(oid)).rsplit("-", 1)[0]  # this machine's, the pid cut off
-        alive, dead = f"{ours}-{live.pid}", f"{ours}-{ended.pid}"
+    with _a_live_writer(oid) as alive:
+        dead = f"{alive.rsplit('-', 1)[0]}-{ended.pid}"
         for name in (alive, dead):  # incomplete copies: their group zarr.json is not written
             (store / STAGING / name / "cutout").mkdir(parents=True)
         repair_store(store)
         assert sorted(os.listdir(store / STAGING)) == [alive]
-    finally:
-        live.kill()
-        live.wait()
     repair_store(store)
     assert not (store / STAGING).exists()
     assert _state(str(store), oid) is not None
@@ -354,15 +368,10 @@ def test_a_copy_its_live_writer_is_promoting_is_not_promoted_again(
     # process at that instant (the end of a second build) promoted the copy too, and could
     # delete the zarr.json the writer had just put back, leaving the cube with no version.
     from finkcube.store import repair_store
-    from finkcube.store.versions import stage_name
 
-    store = tmp_path / "cubes.zarr"
-    oid = emu.catalog.named("single")
-    assert main(["build", str(oid), "--out", str(store), "--url", emu.url]) == 0
+    store, oid = _one_cube(emu, tmp_path)
     want = _state(str(store), oid)
-    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        name = f"{stage_name(str(oid)).rsplit('-', 1)[0]}-{writer.pid}"
+    with _a_live_writer(oid) as name:
         shutil.copytree(store / str(oid), store / STAGING / name)  # complete, as staged
         (store / str(oid) / "zarr.json").unlink()  # the writer's promotion under way
         assert repair_store(store) == []
@@ -371,9 +380,6 @@ def test_a_copy_its_live_writer_is_promoting_is_not_promoted_again(
         got = _state(str(store), oid)  # meanwhile, readers read the staged copy
         assert got is not None
         assert _same(got, want)
-    finally:
-        writer.kill()
-        writer.wait()
     assert repair_store(store) == [oid]  # its writer died: the copy is promoted
     assert not (store / STAGING).exists()
     plain = _plain(str(store), oid)
