@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,33 @@ def test_a_null_cutout_is_a_left_out_source(tmp_path: Path) -> None:
     # Its reason; never asked of the service, so the next update asks for it.
     assert (cube.attrs["missing_reasons"], cube.attrs["missing_tried"]) == (["no_cutout"], [""])
     assert left_out not in cube.diaSourceId.values
+
+
+def test_null_cutouts_are_warned_about_once_a_file_with_their_count(
+    alerts: list[Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A night holds millions of alerts: a warning a file, the ids at -v (info)."""
+    expected = {}
+    for path in alerts:  # the oracle: fastavro, packets of a real object with a null cutout
+        with path.open("rb") as stream:
+            nulls = [
+                p["diaSourceId"]
+                for p in fastavro.reader(stream)
+                if p["diaSource"]["diaObjectId"] and any(p["cutout" + k] is None for k in KINDS)
+            ]
+        if nulls:
+            expected[str(path)] = nulls
+    assert expected
+    with caplog.at_level(logging.INFO, logger="finkcube"):
+        ingest(alerts, tmp_path / "s.zarr")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(warned) == sorted(
+        f"{path}: {len(ids)} alert(s) with a null cutout left out (-v names them)"
+        for path, ids in expected.items()
+    )
+    named = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    for ids in expected.values():
+        assert all(any(f"diaSourceId {i}:" in m for m in named) for i in ids)
 
 
 def test_paths_that_match_nothing_and_corrupt_files(tmp_path: Path) -> None:
