@@ -54,15 +54,13 @@ class GroupResult:
     """What one group did: a result per object and the counts of its rows.
 
     ``waiting`` holds the left-out ids of objects still without a cube (for the store's
-    record); ``placed`` the objects whose recorded left-out ids are now in their cube;
-    ``null_packets`` counts the packets read with a null cutout.
+    record); ``placed`` the objects whose recorded left-out ids are now in their cube.
     """
 
     results: list[ObjectResult] = field(default_factory=list)
     ingested: int = 0
     left_out: int = 0
     duplicates: int = 0
-    null_packets: int = 0
     waiting: dict[int, frozenset[int]] = field(default_factory=dict)
     placed: list[int] = field(default_factory=list)
 
@@ -86,8 +84,8 @@ def _record(packet: Packet, columns: Sequence[str]) -> dict[str, Any]:
 
 
 def _decode(packet: Packet, source_id: int, url: str) -> SourceCutouts | None:
-    """The packet's stamps, or None (logged, at info: a file's are counted) when a cutout is
-    null."""
+    """The packet's stamps, or None when a cutout is null (logged at info: a night has
+    millions of alerts, and the report counts them)."""
     null = [kind for kind in KINDS if packet.cutouts.get(kind) is None]
     if null:
         logger.info("diaSourceId %s: cutout%s is null in %s; left out", source_id, null[0], url)
@@ -180,7 +178,6 @@ def run_group(
             by_file.setdefault(index, []).append(row)
     for index in sorted(by_file):
         url = files[index].url
-        null_before = out.null_packets
         for packet in read_packets(files[index], sorted(by_file[index])):
             state = pending[owner[(index, packet.row)]]
             _take(state, packet, url, columns, out)
@@ -190,10 +187,6 @@ def run_group(
             if state.remaining == 0:
                 out.results.append(_finish(state, store, columns, out))
                 state.sources.clear()
-        if nulls := out.null_packets - null_before:  # a line a file: a night has millions
-            logger.warning(
-                "%s: %d alert(s) with a null cutout left out (-v names them)", url, nulls
-            )
     return out
 
 
@@ -214,8 +207,6 @@ def _take(
         state.error = f"{exc} (in {url})"
         logger.error("diaObjectId %s: %s", state.work.object_id, state.error)
         return
-    if cutouts is None:
-        out.null_packets += 1
     if seen is not None:
         out.duplicates += 1
         if cutouts is None:
