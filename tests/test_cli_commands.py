@@ -124,3 +124,17 @@ def test_ingest_progress_bar_counts_alerts(tmp_path: Path) -> None:
     shown = _stderr_on_a_terminal(["ingest", str(files[0]), "--out", str(tmp_path / "s.zarr")])
     assert f"/{total} " in shown  # done/total, in alerts
     assert "alert/s" in shown or "s/alert" in shown
+
+
+def test_a_warning_during_a_progress_bar_is_a_line_of_its_own(
+    emulator: Any, tmp_path: Path
+) -> None:
+    oid = str(emulator.catalog.named("missing_cutout"))  # a source left out, warned about
+    shown = _stderr_on_a_terminal(
+        ["build", oid, "--out", str(tmp_path / "s.zarr"), "--url", emulator.url]
+    )
+    assert "src" in shown  # the bar was drawn
+    starts = [i for i in range(len(shown)) if shown.startswith("finkcube: WARNING", i)]
+    assert starts
+    # Above the bar (which tqdm clears and redraws), not appended to the bar's line.
+    assert all(i == 0 or shown[i - 1] in "\r\n" for i in starts), shown

@@ -316,9 +316,12 @@ def _configure_logging(verbosity: int) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run the command, turning every exception into one stderr line and an exit status."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        # Warnings as one line each, for this command only (restored on the way out).
-        with warnings.catch_warnings():
+        # Warnings as one line each, for this command only (restored on the way out); log
+        # lines go through tqdm, above a progress bar instead of into it.
+        with warnings.catch_warnings(), logging_redirect_tqdm([logging.getLogger("finkcube")]):
             warnings.showwarning = show_warning
             return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

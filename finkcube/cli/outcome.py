@@ -147,14 +147,17 @@ def show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    """Print a warning as one ``finkcube: warning: ...`` line (a ``warnings.showwarning``).
+    """Print a warning as one ``finkcube: warning: ...`` line (a ``warnings.showwarning``),
+    above any progress bar.
 
     Parameters
     ----------
     message, category, filename, lineno, file, line
         As for :func:`warnings.showwarning`; only ``message`` is printed.
     """
-    print(f"finkcube: warning: {one_line(message)}", file=sys.stderr)
+    from tqdm import tqdm
+
+    tqdm.write(f"finkcube: warning: {one_line(message)}", file=sys.stderr)
 
 
 def unknown_message(ids: Sequence[int]) -> str:
