@@ -26,7 +26,7 @@ FINKCUBE = str(_BESIDE) if _BESIDE.exists() else shutil.which("finkcube")
 def test_ingest_prints_its_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", str(sample_alerts_path()), "--out", str(tmp_path / "s.zarr")]) == 0
     line = capsys.readouterr().out.strip()
-    assert "5 alerts: 3 ingested" in line
+    assert ": 1 file, 5 alerts: 3 ingested" in line
     assert "2 solar-system skipped" in line
     assert "3 built" in line
 

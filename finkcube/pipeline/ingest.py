@@ -91,14 +91,16 @@ class IngestReport(BuildReport):
 
         Examples
         --------
-        >>> IngestReport("s.zarr", files=1, alerts=5, ingested=3, solar_system=2).summary()[:58]
-        's.zarr: 1 files, 5 alerts: 3 ingested, 0 already stored, 0'
-        """
+        >>> print(IngestReport("s.zarr", files=1, alerts=5, ingested=3, solar_system=2).summary())
+        s.zarr: 1 file, 5 alerts: 3 ingested, 0 already stored, 0 left out (null cutout), 2 solar-system skipped; 0 built, 0 updated, 0 unchanged, 0 failed in 0.0 s
+        """  # noqa: E501
         objects = ", ".join(
             f"{self.count(s)} {s}" for s in ("built", "updated", "unchanged", "failed")
         )
+        files = f"{self.files} file{'' if self.files == 1 else 's'}"
+        alerts = f"{self.alerts} alert{'' if self.alerts == 1 else 's'}"
         return (
-            f"{self.store}: {self.files} files, {self.alerts} alerts: {self.ingested} ingested, "
+            f"{self.store}: {files}, {alerts}: {self.ingested} ingested, "
             f"{self.known + self.duplicates} already stored, {self.left_out} left out (null "
             f"cutout), {self.solar_system} solar-system skipped; {objects} in {self.seconds:.1f} s"
         )
