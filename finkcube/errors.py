@@ -43,6 +43,7 @@ __all__ = [
     "TransportError",
     "printable",
     "redact_text",
+    "storage_failure",
 ]
 
 #: How many characters of a reply body an error message quotes.
@@ -82,6 +83,35 @@ def printable(text: str) -> str:
     \x1b[31mred\x07\r
     """
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+#: The top-level packages of the cloud SDKs under fsspec's object stores (s3fs, gcsfs,
+#: adlfs). Their errors (no credentials found, an endpoint that does not answer) are not
+#: OSErrors, but they are the store's failures, not finkcube's.
+_STORAGE_SDKS = frozenset({"botocore", "aiobotocore", "google", "azure"})
+_STORAGE_HINTS = {
+    "NoCredentialsError": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
+    "or FSSPEC_S3='{\"anon\": true}' for a public bucket",
+}
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """Return the one-line reason of an error a cloud storage SDK raised, else None.
+
+    botocore's ``NoCredentialsError`` (an S3 store with no credentials configured) gets a
+    hint naming where the credentials are read from.
+
+    Examples
+    --------
+    >>> storage_failure(RuntimeError("a bug")) is None
+    True
+    """
+    kind = type(exc)
+    if kind.__module__.split(".")[0] not in _STORAGE_SDKS:
+        return None
+    text = " ".join(str(exc).split()) or kind.__name__
+    hint = _STORAGE_HINTS.get(kind.__name__)
+    return f"{text} ({hint})" if hint else text
 
 
 def quote_body(body: bytes | str | None, limit: int = BODY_QUOTE_CHARS) -> str:

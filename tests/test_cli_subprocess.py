@@ -23,6 +23,7 @@ import pytest
 import xarray as xr
 
 from finkcube.emulator import Emulator
+from finkcube.emulator.alerts import sample_alerts_path
 from finkcube.store import list_objects
 
 _BESIDE = Path(sys.executable).parent / "finkcube"
@@ -311,3 +312,49 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     assert err.splitlines() == ["finkcube: interrupted"]
     store = tmp_path / "s.zarr"
     assert not store.exists() or list_objects(store) == []
+
+
+def _s3_env(closed_port: int, **extra: str) -> dict[str, str]:
+    """The user's S3 settings replaced: an endpoint nobody answers on, one attempt a call."""
+    env = {k: v for k, v in _env().items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    home = env.get("HOME", "")
+    env |= {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",  # no credentials from an instance either
+        "AWS_SHARED_CREDENTIALS_FILE": f"{home}/no-such-aws-credentials",
+        "AWS_CONFIG_FILE": f"{home}/no-such-aws-config",
+    }
+    return env | extra
+
+
+@pytest.mark.parametrize("credentials", [False, True], ids=["no credentials", "no endpoint"])
+def test_an_s3_store_that_cannot_be_reached_is_one_line(
+    credentials: bool, closed_port: int, tmp_path: Path
+) -> None:
+    pytest.importorskip("s3fs")
+    keys = {"AWS_ACCESS_KEY_ID": "finkcube", "AWS_SECRET_ACCESS_KEY": "test"} if credentials else {}
+    env = _s3_env(closed_port, **keys)
+    reason = "Could not connect to the endpoint URL" if credentials else "AWS_ACCESS_KEY_ID"
+    for args in (
+        ("ingest", sample_alerts_path(), "--out", "s3://cubes/s.zarr"),
+        ("info", "s3://cubes/s.zarr"),
+        (
+            "build",
+            "313761043604045880",
+            "--out",
+            "s3://cubes/s.zarr",
+            "--url",
+            "http://127.0.0.1:9",
+        ),
+    ):
+        line = error_line(finkcube(*args, env=env), 1)
+        assert line.startswith("finkcube: error: s3://cubes/s.zarr: "), line
+        assert reason in line
+    # Alert files listed on S3: the paths are the user's to fix.
+    line = error_line(
+        finkcube("ingest", "s3://alerts/night/", "--out", tmp_path / "s.zarr", env=env), 2
+    )
+    assert line.startswith("finkcube: error: cannot list 's3://alerts/night/': ")
+    assert reason in line
+    assert not (tmp_path / "s.zarr").exists()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from finkcube.errors import InputError
+from finkcube.errors import InputError, storage_failure
 
 __all__ = ["FORMATS", "AlertFile", "find_alert_files"]
 
@@ -117,6 +117,11 @@ def find_alert_files(
             matches = _expand(text, options)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot list {text!r}: {exc}") from exc
+        except Exception as exc:
+            reason = storage_failure(exc)
+            if reason is None:
+                raise
+            raise InputError(f"cannot list {text!r}: {reason}") from exc
         kept = 0
         for url, explicit in matches:
             fmt = _format_of(url)

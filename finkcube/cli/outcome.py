@@ -6,7 +6,8 @@ sees what was wrong and what to do, never a traceback:
 - :class:`~finkcube.errors.InputError` and :class:`~finkcube.errors.NotFoundError` (a refused
   store included): ``finkcube: error: ...``, exit 2, the user must act;
 - any other :class:`~finkcube.errors.FinkcubeError`: ``finkcube: error: ...``, exit 1;
-- a raw :class:`OSError` (disk full, permission denied): the path and the reason, exit 1;
+- a raw :class:`OSError` (disk full, permission denied), or a cloud SDK's error (no
+  credentials, an endpoint that does not answer): the path and the reason, exit 1;
 - anything else is a bug: ``finkcube: internal error: ...``, exit 1.
 """
 
@@ -17,7 +18,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from finkcube.errors import FinkcubeError, InputError, NotFoundError, printable, redact_text
+from finkcube.errors import (
+    FinkcubeError,
+    InputError,
+    NotFoundError,
+    printable,
+    redact_text,
+    storage_failure,
+)
 
 if TYPE_CHECKING:
     from finkcube.pipeline.build import BuildReport
@@ -133,6 +141,11 @@ def classify(exc: Exception, args: argparse.Namespace) -> tuple[int, str]:
         return EXIT_FAILURE, f"finkcube: error: {one_line(exc)}"
     if isinstance(exc, OSError):
         return EXIT_FAILURE, f"finkcube: error: {_os_error_message(exc, args)}"
+    reason = storage_failure(exc)
+    if reason is not None:
+        target = _target(args)
+        where = f"{target}: " if target else ""
+        return EXIT_FAILURE, f"finkcube: error: {one_line(where + reason)}"
     return EXIT_FAILURE, (
         f"finkcube: internal error: {type(exc).__name__}: {one_line(exc)} "
         "(a bug: please report it; -vv shows the traceback)"

@@ -2,9 +2,11 @@
 
 What fails under a store (a full disk, a permission, a corrupt ``zarr.json``, a chunk that
 does not decode) surfaces from fsspec, zarr, numpy or numcodecs as a raw ``OSError``,
-``ValueError``, ``KeyError`` or ``RuntimeError``. The public store functions wrap their work in
-:func:`failures`, so that a user (and the CLI, exit 1) gets a ``StoreError`` saying which store,
-what was being done and why, with a hint for the usual causes. finkcube's own errors (an
+``ValueError``, ``KeyError`` or ``RuntimeError``, and from a cloud SDK (botocore: no
+credentials, an endpoint that does not answer) as that SDK's own errors. The public store
+functions wrap their work in :func:`failures`, so that a user (and the CLI, exit 1) gets a
+``StoreError`` saying which store, what was being done and why, with a hint for the usual
+causes. finkcube's own errors (an
 ``InputError`` the user must fix, a ``NotFoundError``) pass through unchanged.
 """
 
@@ -14,7 +16,7 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
-from finkcube.errors import FinkcubeError, StoreError
+from finkcube.errors import FinkcubeError, StoreError, storage_failure
 
 __all__ = ["FAILURES", "failures", "one_line"]
 
@@ -74,3 +76,8 @@ def failures(url: str, doing: str) -> Iterator[None]:
         raise
     except FAILURES as exc:
         raise StoreError(f"{url}: {doing} failed: {one_line(exc)}") from exc
+    except Exception as exc:
+        reason = storage_failure(exc)
+        if reason is None:
+            raise
+        raise StoreError(f"{url}: {doing} failed: {reason}") from exc
