@@ -282,6 +282,23 @@ def test_unreachable_scheduler_is_a_usage_error(
     assert emu.requests[SOURCES_PATH] == 0
 
 
+@pytest.mark.parametrize("address", ["localhost", "foo://127.0.0.1:9"])
+def test_a_scheduler_that_is_not_an_address_is_a_usage_error(
+    address: str, emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("distributed")
+    (oid,) = emu.catalog.bulk_objects(1, sources=(1, 1))
+    emu.reset_stats()
+    status = main(["build", str(oid), "--out", str(tmp_path / "c.zarr"), "--url", emu.url,
+                   "--scheduler", address])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"finkcube: error: {address!r} is not a dask scheduler address (")
+    assert err.count("\n") == 1
+    assert emu.requests[SOURCES_PATH] == 0
+    assert not (tmp_path / "c.zarr").exists()
+
+
 # --------------------------------------------------------------------------- S3
 
 

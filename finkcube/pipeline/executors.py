@@ -95,7 +95,8 @@ def connect(scheduler: str | Client) -> tuple[Client, bool]:
     Raises
     ------
     InputError
-        When dask.distributed is not installed or the scheduler cannot be reached.
+        When dask.distributed is not installed, ``scheduler`` is not an address, or the
+        scheduler cannot be reached.
     """
     try:
         from distributed import Client
@@ -110,6 +111,10 @@ def connect(scheduler: str | Client) -> tuple[Client, bool]:
         return Client(scheduler), True
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
+    except ValueError as exc:  # distributed's parsing of the address
+        raise InputError(
+            f"{scheduler!r} is not a dask scheduler address ({exc}): give tcp://HOST:PORT"
+        ) from exc
 
 
 class Cluster:
