@@ -86,9 +86,9 @@ def printable(text: str) -> str:
 
 
 #: The top-level packages of the cloud SDKs under fsspec's object stores (s3fs, gcsfs,
-#: adlfs). Their errors (no credentials found, an endpoint that does not answer) are not
-#: OSErrors, but they are the store's failures, not finkcube's.
-_STORAGE_SDKS = frozenset({"botocore", "aiobotocore", "google", "azure"})
+#: adlfs), and Icechunk. Their errors (no credentials found, an endpoint that does not
+#: answer) are not OSErrors, but they are the store's failures, not finkcube's.
+_STORAGE_SDKS = frozenset({"botocore", "aiobotocore", "google", "azure", "icechunk"})
 _STORAGE_HINTS = {
     "NoCredentialsError": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
     "or FSSPEC_S3='{\"anon\": true}' for a public bucket",
@@ -98,8 +98,10 @@ _STORAGE_HINTS = {
 def storage_failure(exc: BaseException) -> str | None:
     """Return the one-line reason of an error a cloud storage SDK raised, else None.
 
-    botocore's ``NoCredentialsError`` (an S3 store with no credentials configured) gets a
-    hint naming where the credentials are read from.
+    The reason is the message's first line, followed, in Icechunk's reports (a first line,
+    a context, then a chain of ``-> cause`` lines), by the innermost cause. botocore's
+    ``NoCredentialsError`` (an S3 store with no credentials configured) gets a hint naming
+    where the credentials are read from.
 
     Examples
     --------
@@ -109,7 +111,13 @@ def storage_failure(exc: BaseException) -> str | None:
     kind = type(exc)
     if kind.__module__.split(".")[0] not in _STORAGE_SDKS:
         return None
-    text = " ".join(str(exc).split()) or kind.__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return kind.__name__
+    text = lines[0].removeprefix("x ")
+    causes = [line.partition("-> ")[2] for line in lines[1:] if "-> " in line]
+    if causes and causes[-1] != text:
+        text = f"{text}: {causes[-1]}"
     hint = _STORAGE_HINTS.get(kind.__name__)
     return f"{text} ({hint})" if hint else text
 

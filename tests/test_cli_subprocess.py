@@ -330,7 +330,7 @@ def _s3_env(closed_port: int, **extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("credentials", [False, True], ids=["no credentials", "no endpoint"])
 def test_an_s3_store_that_cannot_be_reached_is_one_line(
-    credentials: bool, closed_port: int, tmp_path: Path
+    credentials: bool, closed_port: int, built: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("s3fs")
     keys = {"AWS_ACCESS_KEY_ID": "finkcube", "AWS_SECRET_ACCESS_KEY": "test"} if credentials else {}
@@ -347,6 +347,7 @@ def test_an_s3_store_that_cannot_be_reached_is_one_line(
             "--url",
             "http://127.0.0.1:9",
         ),
+        ("export", built, "s3://cubes/s.zarr", "--size", "31"),
     ):
         line = error_line(finkcube(*args, env=env), 1)
         assert line.startswith("finkcube: error: s3://cubes/s.zarr: "), line
@@ -358,3 +359,23 @@ def test_an_s3_store_that_cannot_be_reached_is_one_line(
     assert line.startswith("finkcube: error: cannot list 's3://alerts/night/': ")
     assert reason in line
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_an_icechunk_repository_on_s3_without_credentials_is_one_line(closed_port: int) -> None:
+    pytest.importorskip("icechunk")
+    env = _s3_env(closed_port, AWS_DEFAULT_REGION="us-east-1")
+    for args in (
+        ("info", "icechunk+s3://cubes/s"),
+        (
+            "build",
+            "313761043604045880",
+            "--out",
+            "icechunk+s3://cubes/s",
+            "--url",
+            "http://127.0.0.1:9",
+        ),
+    ):
+        line = error_line(finkcube(*args, env=env), 1)
+        assert line.startswith("finkcube: error: icechunk+s3://cubes/s: "), line
+        # Icechunk's report on one line: what failed, then its innermost cause.
+        assert line.endswith(": no providers in chain provided credentials"), line
