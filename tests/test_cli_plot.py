@@ -152,6 +152,8 @@ def test_plot_invalid_id_and_missing_output_directory(
     nowhere = tmp_path / "no-dir" / "x.png"
     code, out, err = run(["plot", str(store), str(object_id), "-o", str(nowhere)], capsys)
     assert_one_line_error(code, out, err, str(nowhere.parent))
+    code, out, err = run(["plot", str(store), str(object_id), "-o", "s3://b/x.png"], capsys)
+    assert_one_line_error(code, out, err, "cannot write to s3://b/x.png")
 
 
 def gif_info(path: Path) -> tuple[int, int]:

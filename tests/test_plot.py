@@ -302,6 +302,8 @@ def test_render_gif(store: Path, tmp_path: Path) -> None:
 def test_render_errors(store: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         render(store, BASE_OBJECT_ID, tmp_path / "no" / "such.png")
+    with pytest.raises(InputError, match="local file path"):
+        render(store, BASE_OBJECT_ID, "s3://bucket/stamps.png")
     with pytest.raises(InputError, match="cannot write"):
         render(store, BASE_OBJECT_ID, tmp_path / "stamps.xyz")
     with pytest.raises(NotFoundError):

@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="draw an object's stamps (PNG) or animate them (GIF)")
     p.add_argument("store", metavar="STORE")
     p.add_argument("id", metavar="ID")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    # A str, not a Path: Path("s3://b/x.png") would hide that a URL was given.
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--gif", action="store_true", help="write an animation instead")
     p.add_argument("--stretch", default="sigmoid")
     p.add_argument("--cmap", default="gray")

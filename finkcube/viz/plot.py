@@ -271,10 +271,12 @@ def render(
     Raises
     ------
     InputError
-        For a missing output directory, an unknown format or a bad option.
+        For a URL or a missing output directory, an unknown format or a bad option.
     """
     from finkcube.store import open_cube
 
+    if "://" in str(out):
+        raise InputError(f"cannot write to {out}: a picture is written to a local file path")
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"output directory {out.parent} does not exist: create it first")
