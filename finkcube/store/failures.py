@@ -6,8 +6,8 @@ does not decode) surfaces from fsspec, zarr, numpy or numcodecs as a raw ``OSErr
 credentials, an endpoint that does not answer) as that SDK's own errors. The public store
 functions wrap their work in :func:`failures`, so that a user (and the CLI, exit 1) gets a
 ``StoreError`` saying which store, what was being done and why, with a hint for the usual
-causes. finkcube's own errors (an
-``InputError`` the user must fix, a ``NotFoundError``) pass through unchanged.
+causes. finkcube's own errors (an ``InputError`` the user must fix, a ``NotFoundError``)
+pass through unchanged.
 """
 
 from __future__ import annotations
@@ -74,10 +74,8 @@ def failures(url: str, doing: str) -> Iterator[None]:
         raise
     except _NOT_FAILURES:
         raise
-    except FAILURES as exc:
-        raise StoreError(f"{url}: {doing} failed: {one_line(exc)}") from exc
     except Exception as exc:
-        reason = storage_failure(exc)
+        reason = one_line(exc) if isinstance(exc, FAILURES) else storage_failure(exc)
         if reason is None:
             raise
         raise StoreError(f"{url}: {doing} failed: {reason}") from exc
