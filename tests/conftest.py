@@ -20,6 +20,17 @@ def _clean_finkcube_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _dask_scheduler_left_as_found() -> Iterator[None]:
+    """No test leaves dask's default scheduler changed: a leak would surface many tests
+    later, as computations sent to a dask.distributed client that no longer exists."""
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    yield
+    assert dask.config.get("scheduler", None) == before, "dask's default scheduler was changed"
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     """A running Fink LSST API emulator (no latency, no faults) shared by the session.

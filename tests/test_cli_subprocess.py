@@ -140,6 +140,22 @@ def test_build_refuses_an_out_under_a_file_before_any_request(
     assert (tmp_path / "afile").read_text() == "keep me\n"
 
 
+@pytest.mark.parametrize("address", ["localhost", "foo://127.0.0.1:9", "tcp://127.0.0.1:{port}"])
+def test_a_bad_scheduler_is_one_line_and_nothing_at_exit(
+    address: str, closed_port: int, emulator: Emulator, tmp_path: Path
+) -> None:
+    """No half-made dask client is left to hang and print a traceback at exit."""
+    pytest.importorskip("distributed")
+    address = address.format(port=closed_port)
+    env = _env(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    sent = emulator.requests.total()
+    done = finkcube("build", emulator.catalog.named("single"), "--out", tmp_path / "c.zarr",
+                    "--url", emulator.url, "--scheduler", address, env=env)  # fmt: skip
+    assert "dask scheduler" in error_line(done, 2)
+    assert emulator.requests.total() == sent
+    assert not (tmp_path / "c.zarr").exists()
+
+
 def test_update_of_a_missing_store(tmp_path: Path) -> None:
     done = finkcube("update", tmp_path / "missing.zarr")
     assert "missing.zarr" in error_line(done, 2)

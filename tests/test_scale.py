@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
@@ -268,18 +269,33 @@ def test_distributed_build_from_the_command_line(
     assert_same_store(str(tmp_path / "cluster.zarr"), str(local), ids)
 
 
+def dask_defaults() -> tuple[Any, Any]:
+    """dask's configured scheduler and dask.distributed's default client (None when none)."""
+    distributed = pytest.importorskip("distributed")
+    try:
+        client = distributed.default_client()
+    except ValueError:
+        client = None
+    return dask.config.get("scheduler", None), client
+
+
 def test_unreachable_scheduler_is_a_usage_error(
     emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("distributed")
     (oid,) = emu.catalog.bulk_objects(1, sources=(1, 1))
     emu.reset_stats()
+    before = dask_defaults()
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         status = main(["build", str(oid), "--out", str(tmp_path / "c.zarr"), "--url", emu.url,
                        "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
     assert status == 2
     assert "dask scheduler" in capsys.readouterr().err
     assert emu.requests[SOURCES_PATH] == 0
+    # The failed connection leaves this process's dask as it was: no half-made client
+    # becomes the default, and later computations still run here.
+    assert dask_defaults() == before
+    assert int(da.ones(4, chunks=2).sum().compute()) == 4
 
 
 @pytest.mark.parametrize("address", ["localhost", "foo://127.0.0.1:9"])
@@ -289,6 +305,7 @@ def test_a_scheduler_that_is_not_an_address_is_a_usage_error(
     pytest.importorskip("distributed")
     (oid,) = emu.catalog.bulk_objects(1, sources=(1, 1))
     emu.reset_stats()
+    before = dask_defaults()
     status = main(["build", str(oid), "--out", str(tmp_path / "c.zarr"), "--url", emu.url,
                    "--scheduler", address])  # fmt: skip
     assert status == 2
@@ -297,6 +314,8 @@ def test_a_scheduler_that_is_not_an_address_is_a_usage_error(
     assert err.count("\n") == 1
     assert emu.requests[SOURCES_PATH] == 0
     assert not (tmp_path / "c.zarr").exists()
+    assert dask_defaults() == before
+    assert int(da.ones(4, chunks=2).sum().compute()) == 4
 
 
 # --------------------------------------------------------------------------- S3

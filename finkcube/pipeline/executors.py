@@ -100,21 +100,29 @@ def connect(scheduler: str | Client) -> tuple[Client, bool]:
     """
     try:
         from distributed import Client
+        from distributed.comm import get_address_host_port
     except ImportError as exc:
         raise InputError(
             "--scheduler needs dask.distributed: pip install 'finkcube[distributed]'"
         ) from exc
     if isinstance(scheduler, Client):
         return scheduler, False
+    # The address is checked with distributed's own parser before a client is made: a
+    # client whose address does not parse is left half-open by distributed, and its
+    # clean-up then hangs at exit and prints a traceback.
     try:
-        # Waits up to dask's ``distributed.comm.timeouts.connect`` (30 s by default).
-        return Client(scheduler), True
-    except (OSError, TimeoutError) as exc:
-        raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
-    except ValueError as exc:  # distributed's parsing of the address
+        get_address_host_port(scheduler)
+    except ValueError as exc:
         raise InputError(
             f"{scheduler!r} is not a dask scheduler address ({exc}): give tcp://HOST:PORT"
         ) from exc
+    try:
+        # Waits up to dask's ``distributed.comm.timeouts.connect`` (30 s by default). Not
+        # made this process's default client: the tasks are submitted to it by name, and
+        # the caller's own dask computations stay on the scheduler they chose.
+        return Client(scheduler, set_as_default=False), True
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from exc
 
 
 class Cluster:
