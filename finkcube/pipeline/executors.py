@@ -23,7 +23,15 @@ from finkcube.store import Store, locate
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Cluster", "Executor", "Threads", "connect", "executor_for", "refuse_cluster"]
+__all__ = [
+    "Cluster",
+    "Executor",
+    "Threads",
+    "connect",
+    "executor_for",
+    "refuse_cluster",
+    "worker_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +160,7 @@ class Cluster:
         """
         from distributed import wait
 
-        target = _absolute(store.url)
+        target = worker_url(store)
         futures = [
             self._client.submit(
                 _job_task,
@@ -175,11 +183,12 @@ class Cluster:
             self._client.close()
 
 
-def _absolute(store: str) -> str:
-    """A local path made absolute (workers may run elsewhere, from another directory)."""
-    if "://" in store or "::" in store:
-        return store
-    return os.path.abspath(store)
+def worker_url(store: Store) -> str:
+    """The store's URL as a worker elsewhere sees it: a local path made absolute (workers may
+    run from another directory); an fsspec URL as it is."""
+    if "://" in store.url or "::" in store.url:
+        return store.url
+    return os.path.abspath(store.url)
 
 
 def refuse_cluster(store: Store) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 from finkcube.bulk.files import AlertFile, find_alert_files
 from finkcube.bulk.packets import FileIndex, scan_file
 from finkcube.errors import InputError
-from finkcube.pipeline.executors import connect, refuse_cluster
+from finkcube.pipeline.executors import connect, refuse_cluster, worker_url
 from finkcube.pipeline.ingest_plan import Group, plan_ingest, write_left_out
 from finkcube.pipeline.ingest_run import GroupResult, counts, run_group
 from finkcube.pipeline.jobs import Job, as_columns
@@ -182,7 +182,7 @@ class _Cluster:
     ) -> list[GroupResult]:
         from distributed import as_completed
 
-        url = store.url if "://" in store.url or "::" in store.url else os.path.abspath(store.url)
+        url = worker_url(store)
         futures = [
             self._client.submit(
                 _group_task,
