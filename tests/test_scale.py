@@ -269,6 +269,18 @@ def test_distributed_build_from_the_command_line(
     assert_same_store(str(tmp_path / "cluster.zarr"), str(local), ids)
 
 
+def test_a_home_relative_store_is_the_same_store_on_the_workers(
+    emu: Emulator, dask_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~/cubes.zarr`` is the caller's home folder, not a folder named ``~`` on a worker."""
+    (oid,) = emu.catalog.bulk_objects(1, sources=(2, 2))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    report = build_store([oid], "~/cubes.zarr", url=emu.url, scheduler=dask_client)
+    assert report.count("built") == 1
+    assert list_objects(tmp_path / "cubes.zarr") == [oid]
+    assert_same_cube(open_cube(tmp_path / "cubes.zarr", oid), build_cube(oid, url=emu.url))
+
+
 def dask_defaults() -> tuple[Any, Any]:
     """dask's configured scheduler and dask.distributed's default client (None when none)."""
     distributed = pytest.importorskip("distributed")

@@ -9,7 +9,6 @@ calling process creates and finalises the store.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -184,11 +183,10 @@ class Cluster:
 
 
 def worker_url(store: Store) -> str:
-    """The store's URL as a worker elsewhere sees it: a local path made absolute (workers may
-    run from another directory); an fsspec URL as it is."""
-    if "://" in store.url or "::" in store.url:
-        return store.url
-    return os.path.abspath(store.url)
+    """The store's URL as a worker elsewhere sees it: on local disk the absolute path fsspec
+    resolved here (``~`` and this directory are the caller's, not the worker's); else the
+    URL as given."""
+    return store.root if store.local else store.url
 
 
 def refuse_cluster(store: Store) -> None:
