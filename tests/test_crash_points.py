@@ -321,6 +321,35 @@ def test_two_builds_into_one_store_at_once_both_finish(emu: Emulator, tmp_path: 
         assert not (store / STAGING).exists()
 
 
+_ASIDE_WRITER = """
+import os, sys
+from finkcube.store.localfiles import write_aside
+root, me = sys.argv[1], sys.argv[2]
+for i in range(int(sys.argv[3])):
+    write_aside(os.path.join(root, "group", me), os.path.join(root, "staging"),
+                lambda partial: open(partial, "wb").write(b"%d" % i))
+"""
+
+
+@pytest.mark.slow
+def test_writers_removing_their_emptied_staging_folder_never_fail_each_other(
+    tmp_path: Path,
+) -> None:
+    # Every write aside removes the staging folder once empty, so another process's mkdir
+    # can find it there and gone again the next instant: os.makedirs then raises
+    # FileExistsError for a folder that no longer exists. Two builds into one store hit
+    # this when they finalized together; here four writers hit it thousands of times.
+    rounds = 2500
+    writers = [subprocess.Popen([sys.executable, "-c", _ASIDE_WRITER, str(tmp_path), str(k),
+                                 str(rounds)], env=_env(), stderr=subprocess.PIPE, text=True)
+               for k in range(4)]  # fmt: skip
+    errs = [writer.communicate(timeout=120)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * 4, errs
+    assert sorted(os.listdir(tmp_path / "group")) == ["0", "1", "2", "3"]
+    assert {(tmp_path / "group" / str(k)).read_bytes() for k in range(4)} == {b"%d" % (rounds - 1)}
+    assert not (tmp_path / "staging").exists()
+
+
 def _one_cube(emu: Emulator, tmp_path: Path) -> tuple[Path, int]:
     """A store holding one object's cube, and that object."""
     store = tmp_path / "cubes.zarr"
