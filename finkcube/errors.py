@@ -89,6 +89,9 @@ def printable(text: str) -> str:
 #: adlfs), and Icechunk. Their errors (no credentials found, an endpoint that does not
 #: answer) are not OSErrors, but they are the store's failures, not finkcube's.
 _STORAGE_SDKS = frozenset({"botocore", "aiobotocore", "google", "azure", "icechunk"})
+#: The fsspec object stores, which hand their storage options on to their SDK only at the
+#: first call: a TypeError raised there is an option the SDK does not take.
+_OBJECT_STORES = frozenset({"s3fs", "gcsfs", "adlfs"})
 _STORAGE_HINTS = {
     "NoCredentialsError": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
     "or FSSPEC_S3='{\"anon\": true}' for a public bucket",
@@ -109,6 +112,11 @@ def storage_failure(exc: BaseException) -> str | None:
     True
     """
     kind = type(exc)
+    if isinstance(exc, TypeError) and _raised_in(exc) in _OBJECT_STORES | _STORAGE_SDKS:
+        return (
+            f"the storage options were refused: {exc} (check storage_options, or the "
+            "FSSPEC_<PROTOCOL> variable fsspec reads them from)"
+        )
     if kind.__module__.split(".")[0] not in _STORAGE_SDKS:
         return None
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -120,6 +128,16 @@ def storage_failure(exc: BaseException) -> str | None:
         text = f"{text}: {causes[-1]}"
     hint = _STORAGE_HINTS.get(kind.__name__)
     return f"{text} ({hint})" if hint else text
+
+
+def _raised_in(exc: BaseException) -> str:
+    """The top-level package of the code that raised ``exc`` (its traceback's last frame)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
 
 
 def quote_body(body: bytes | str | None, limit: int = BODY_QUOTE_CHARS) -> str:

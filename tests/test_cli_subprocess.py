@@ -377,6 +377,23 @@ def test_an_s3_store_that_cannot_be_reached_is_one_line(
     assert not (tmp_path / "s.zarr").exists()
 
 
+def test_storage_options_the_sdk_refuses_are_one_line(closed_port: int, tmp_path: Path) -> None:
+    # s3fs hands its options to aiobotocore only at the first call, as a TypeError.
+    pytest.importorskip("s3fs")
+    env = _s3_env(closed_port, FSSPEC_S3='{"retries": 1}')
+    for args, status, start in (
+        (("info", "s3://cubes/s.zarr"), 1, "finkcube: error: s3://cubes/s.zarr: "),
+        (("ingest", "s3://alerts/night/", "--out", tmp_path / "s.zarr"), 2,
+         "finkcube: error: cannot list 's3://alerts/night/': "),
+    ):  # fmt: skip
+        line = error_line(finkcube(*args, env=env), status)
+        assert line.startswith(start), line
+        assert "the storage options were refused" in line, line
+        assert "'retries'" in line, line
+        assert "FSSPEC_<PROTOCOL>" in line, line
+    assert not (tmp_path / "s.zarr").exists()
+
+
 def test_an_icechunk_repository_on_s3_without_credentials_is_one_line(closed_port: int) -> None:
     pytest.importorskip("icechunk")
     env = _s3_env(closed_port, AWS_DEFAULT_REGION="us-east-1")

@@ -284,6 +284,12 @@ def test_an_unknown_protocol_is_an_input_error() -> None:
         check_store("nosuchproto://x")
 
 
+def test_storage_options_the_sdk_refuses_are_a_store_error() -> None:
+    pytest.importorskip("s3fs")
+    with pytest.raises(StoreError, match=r"storage options were refused: .*'no_such_option'"):
+        list_objects("s3://cubes/s.zarr", storage_options={"no_such_option": 1})
+
+
 def test_a_plain_xarray_group_in_a_store_is_summarised(tmp_path: Path) -> None:
     store = tmp_path / "cubes.zarr"
     init_store(store)
